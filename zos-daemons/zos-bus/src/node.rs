@@ -1,0 +1,56 @@
+//! `tf.zos.Node1`, served by noded: who the node is and what it has.
+
+use serde::{Deserialize, Serialize};
+use zbus::zvariant::Type;
+
+pub const NAME: &str = "tf.zos.Node";
+pub const PATH: &str = "/tf/zos/Node";
+pub const INTERFACE: &str = "tf.zos.Node1";
+
+/// Capacity as the grid counts it: CRU logical CPUs, MRU/SRU/HRU in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Capacity {
+    pub cru: u64,
+    pub mru: u64,
+    pub sru: u64,
+    pub hru: u64,
+}
+
+/// One DMI section (system or baseboard); empty strings where the firmware says nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct DmiSection {
+    pub manufacturer: String,
+    pub product: String,
+    pub version: String,
+    pub serial: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Dmi {
+    pub system: DmiSection,
+    pub baseboard: DmiSection,
+}
+
+/// A network interface of the node: name, MAC and addresses in CIDR form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Interface {
+    pub name: String,
+    pub mac: String,
+    pub addresses: Vec<String>,
+}
+
+#[zbus::proxy(
+    interface = "tf.zos.Node1",
+    default_service = "tf.zos.Node",
+    default_path = "/tf/zos/Node"
+)]
+pub trait Node {
+    /// The node's ed25519 public key, lowercase hex (64 characters).
+    fn public_key(&self) -> zbus::Result<String>;
+    /// Total capacity of the node.
+    fn capacity(&self) -> zbus::Result<Capacity>;
+    fn dmi(&self) -> zbus::Result<Dmi>;
+    fn interfaces(&self) -> zbus::Result<Vec<Interface>>;
+    /// Version of the node software (the noded crate version).
+    fn version(&self) -> zbus::Result<String>;
+}
