@@ -7,8 +7,11 @@
 //! Naming: each daemon owns the well-known name `tf.zos.<Daemon>` and serves its versioned
 //! interface `tf.zos.<Daemon>1` at `/tf/zos/<Daemon>`.
 
+pub mod inspect;
 pub mod network;
 pub mod node;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use network::{NetworkProxy, NetworkStatus};
 pub use node::{Capacity, Dmi, DmiSection, Interface, NodeProxy};

@@ -1,0 +1,52 @@
+# Entry points of the project. `make run` boots a node in QEMU; `make test` runs every test.
+# Every target installs what it needs through `make deps` (idempotent, fast when present).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+IMAGE_DIR := out/image
+CARGO ?= cargo
+
+.PHONY: help deps build image run test test-unit test-boot lint fmt bench bench-boot clean
+
+help:
+	@echo "make run         build the image and boot a node in QEMU (serial console on this terminal)"
+	@echo "make test        lint, unit and integration tests, image build, QEMU boot tests"
+	@echo "make image       build out/image/{vmlinux,vmlinuz,initramfs.cpio.zst,cmdline,zos.img}"
+	@echo "make bench       every benchmark (bench-boot)"
+	@echo "make deps        install host packages and tools (run by the targets above)"
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(CARGO) build --workspace --locked
+
+image: deps
+	images/build.sh
+
+run: image
+	scripts/run-node.sh
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Unit and host integration tests (root: network namespaces, loop devices); no VM.
+test-unit: deps
+	$(CARGO) test --workspace --locked --exclude qemu-test
+
+# Whole-node tests: boot the real image under QEMU (TCG).
+test-boot: image
+	$(CARGO) test --locked -p qemu-test -- --test-threads=1
+
+test: lint test-unit test-boot
+	images/reproducible-check.sh
+
+bench: bench-boot
+
+bench-boot: image
+	$(CARGO) run --release --locked -p qemu-test --bin bench-boot
+
+clean:
+	rm -rf out
