@@ -2,7 +2,9 @@
 //!
 //! Daemons serve these interfaces and callers use the proxies generated here, so a daemon and its
 //! callers can never disagree on a method name or a type. This crate holds definitions only: no
-//! daemon logic, no I/O beyond opening a bus connection.
+//! daemon logic, no I/O beyond opening a bus connection. Two helpers sit beside the definitions:
+//! [`inspect`] (read-only bus inspection, the library half of the `zbusdebug` tool) and, behind
+//! the `testing` feature, `testing` (a private broker for integration tests).
 //!
 //! Naming: each daemon owns the well-known name `tf.zos.<Daemon>` and serves its versioned
 //! interface `tf.zos.<Daemon>1` at `/tf/zos/<Daemon>`.

@@ -1,0 +1,117 @@
+//! `tf.zos.Node1` on the bus: the object noded serves at `/tf/zos/Node` under `tf.zos.Node`.
+//!
+//! Identity, capacity and DMI are measured once at start and served from memory; interfaces are
+//! read live on every call. The contract (names, types) lives in `zos_bus::node`.
+
+use std::path::PathBuf;
+
+use zbus::fdo::RequestNameFlags;
+use zbus::Connection;
+use zos_bus::{node, Capacity, Dmi, Interface};
+
+use crate::capacity::interfaces;
+
+/// The node's software version (this crate's version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot serve {path} on the bus: {source}")]
+    Object {
+        path: &'static str,
+        #[source]
+        source: zbus::Error,
+    },
+    #[error("cannot own bus name {name}: {source}")]
+    Name {
+        name: &'static str,
+        #[source]
+        source: zbus::Error,
+    },
+}
+
+/// The served object.
+pub struct NodeService {
+    public_key: String,
+    capacity: Capacity,
+    dmi: Dmi,
+    sys_root: PathBuf,
+}
+
+impl NodeService {
+    pub fn new(public_key: String, capacity: Capacity, dmi: Dmi, sys_root: PathBuf) -> Self {
+        NodeService {
+            public_key,
+            capacity,
+            dmi,
+            sys_root,
+        }
+    }
+}
+
+#[zbus::interface(name = "tf.zos.Node1")]
+impl NodeService {
+    /// The node's ed25519 public key, lowercase hex.
+    fn public_key(&self) -> String {
+        self.public_key.clone()
+    }
+
+    /// Total capacity, measured at start.
+    fn capacity(&self) -> Capacity {
+        self.capacity
+    }
+
+    /// DMI system and baseboard sections, read at start.
+    fn dmi(&self) -> Dmi {
+        self.dmi.clone()
+    }
+
+    /// The node's interfaces (not `lo`), read now.
+    async fn interfaces(&self) -> zbus::fdo::Result<Vec<Interface>> {
+        let sys_root = self.sys_root.clone();
+        let read = tokio::task::spawn_blocking(move || interfaces::interfaces(&sys_root)).await;
+        match read {
+            Ok(Ok(list)) => Ok(list),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "Interfaces failed");
+                Err(zbus::fdo::Error::Failed(error.to_string()))
+            }
+            Err(error) => Err(zbus::fdo::Error::Failed(format!(
+                "reading interfaces did not finish: {error}"
+            ))),
+        }
+    }
+
+    /// The node software version.
+    fn version(&self) -> String {
+        VERSION.to_string()
+    }
+}
+
+/// Serves `service` at `/tf/zos/Node`, then takes the name `tf.zos.Node` (in that order, so
+/// whoever sees the name can call the object). Fails when another process owns the name.
+pub async fn serve(conn: &Connection, service: NodeService) -> Result<(), ServeError> {
+    conn.object_server()
+        .at(node::PATH, service)
+        .await
+        .map_err(|source| ServeError::Object {
+            path: node::PATH,
+            source,
+        })?;
+    let reply = conn
+        .request_name_with_flags(node::NAME, RequestNameFlags::DoNotQueue.into())
+        .await
+        .map_err(|source| ServeError::Name {
+            name: node::NAME,
+            source,
+        })?;
+    match reply {
+        zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner => {
+            Ok(())
+        }
+        other => Err(ServeError::Name {
+            name: node::NAME,
+            source: zbus::Error::Failure(format!("the broker answered {other:?}")),
+        }),
+    }
+}
