@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 /// Default seconds between the stop signal and SIGKILL (zinit's default).
@@ -81,7 +82,7 @@ struct RawService {
     after: Vec<String>,
     #[serde(default)]
     signal: RawSignals,
-    #[serde(default = "default_log", deserialize_with = "de_log")]
+    #[serde(default = "default_log")]
     log: LogMode,
     #[serde(default, deserialize_with = "de_env")]
     env: BTreeMap<String, String>,
@@ -132,40 +133,73 @@ impl fmt::Display for SignalName {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReady {
-    socket: Option<PathBuf>,
-    bus_name: Option<String>,
-}
-
+// Validation happens inside the visitors so serde_yaml can attach the line of the bad value.
 impl<'de> Deserialize<'de> for Ready {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = RawReady::deserialize(d)?;
-        match (raw.socket, raw.bus_name) {
-            (Some(p), None) if !p.as_os_str().is_empty() => Ok(Ready::Socket(p)),
-            (None, Some(n)) if !n.is_empty() => Ok(Ready::BusName(n)),
-            _ => Err(serde::de::Error::custom(
-                "ready: needs exactly one of `socket: /path` or `bus_name: NAME`",
-            )),
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ready;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping with `socket: /path` or `bus_name: NAME`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ready, A::Error> {
+                let (mut socket, mut bus_name) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "socket" => socket = Some(map.next_value::<PathBuf>()?),
+                        "bus_name" => bus_name = Some(map.next_value::<String>()?),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "ready: unknown key {other:?} (expected socket or bus_name)"
+                            )))
+                        }
+                    }
+                }
+                match (socket, bus_name) {
+                    (Some(p), None) if p.is_absolute() => Ok(Ready::Socket(p)),
+                    (None, Some(n)) => match zbus::names::WellKnownName::try_from(n.as_str()) {
+                        Ok(_) => Ok(Ready::BusName(n)),
+                        Err(e) => Err(de::Error::custom(format!("ready: bus_name {n:?}: {e}"))),
+                    },
+                    _ => Err(de::Error::custom(
+                        "ready: needs exactly one of `socket: /absolute/path` or `bus_name: NAME`",
+                    )),
+                }
+            }
         }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for LogMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LogMode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("ring, stdout or none")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LogMode, E> {
+                match v {
+                    "ring" => Ok(LogMode::Ring),
+                    "stdout" => Ok(LogMode::Stdout),
+                    "none" | "null" => Ok(LogMode::None),
+                    other => Err(E::custom(format!(
+                        "log: {other:?} is not one of ring, stdout, none"
+                    ))),
+                }
+            }
+            // An explicit YAML `null` means "no log" (zinit's documented spelling).
+            fn visit_unit<E: de::Error>(self) -> Result<LogMode, E> {
+                Ok(LogMode::None)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
 fn default_log() -> LogMode {
     LogMode::Ring
-}
-
-fn de_log<'de, D: Deserializer<'de>>(d: D) -> Result<LogMode, D::Error> {
-    // An explicit YAML `null` means "no log" (zinit's documented spelling).
-    match Option::<String>::deserialize(d)?.as_deref() {
-        None | Some("none") | Some("null") => Ok(LogMode::None),
-        Some("ring") => Ok(LogMode::Ring),
-        Some("stdout") => Ok(LogMode::Stdout),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "log: {other:?} is not one of ring, stdout, none"
-        ))),
-    }
 }
 
 fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
@@ -178,7 +212,7 @@ fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D
                 serde_yaml::Value::Bool(b) => b.to_string(),
                 serde_yaml::Value::Null => String::new(),
                 _ => {
-                    return Err(serde::de::Error::custom(format!(
+                    return Err(de::Error::custom(format!(
                         "env: value of {k:?} must be a scalar"
                     )))
                 }
@@ -220,7 +254,11 @@ pub fn parse(path: &Path, text: &str) -> Result<ServiceConfig, ConfigError> {
     }
     let exec = shlex::split(&exec_text)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| invalid(format!("exec: cannot split {exec_text:?} (unbalanced quotes?)")))?;
+        .ok_or_else(|| {
+            invalid(format!(
+                "exec: cannot split {exec_text:?} (unbalanced quotes?)"
+            ))
+        })?;
     let test = match raw.test.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(t) => Some(
@@ -231,7 +269,9 @@ pub fn parse(path: &Path, text: &str) -> Result<ServiceConfig, ConfigError> {
     };
     for dep in &raw.after {
         if !valid_name(dep) {
-            return Err(invalid(format!("after: {dep:?} is not a valid service name")));
+            return Err(invalid(format!(
+                "after: {dep:?} is not a valid service name"
+            )));
         }
     }
     Ok(ServiceConfig {
@@ -283,7 +323,10 @@ pub fn load_dir(dir: &Path) -> (BTreeMap<String, ServiceConfig>, Vec<ConfigError
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
-        if !std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
+        if !std::fs::metadata(&path)
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+        {
             continue;
         }
         let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
@@ -366,7 +409,10 @@ unknown_key: ignored
         assert_eq!(c.log, LogMode::Ring);
         assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
         assert!(c.test.is_none() && c.ready.is_none());
-        assert_eq!(p("exec: a\ntest: ''\nlog: null\n").unwrap().log, LogMode::None);
+        assert_eq!(
+            p("exec: a\ntest: ''\nlog: null\n").unwrap().log,
+            LogMode::None
+        );
     }
 
     #[test]
@@ -414,7 +460,11 @@ unknown_key: ignored
         let (ok, errs) = load_dir(dir.path());
         assert_eq!(ok.keys().collect::<Vec<_>>(), vec!["good"]);
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].to_string().contains("bad.yaml: line"), "{}", errs[0]);
+        assert!(
+            errs[0].to_string().contains("bad.yaml: line"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]

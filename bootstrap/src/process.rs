@@ -74,7 +74,10 @@ impl Reaper {
 
     /// Spawns a process in its own session and process group and registers it; the returned
     /// receiver yields its exit status.
-    pub fn spawn(&self, spec: Spec<'_>) -> Result<(Child, oneshot::Receiver<WaitStatus>), ProcessError> {
+    pub fn spawn(
+        &self,
+        spec: Spec<'_>,
+    ) -> Result<(Child, oneshot::Receiver<WaitStatus>), ProcessError> {
         let program = spec.argv.first().cloned().unwrap_or_default();
         let mut cmd = Command::new(&program);
         cmd.args(&spec.argv[1..])
