@@ -9,7 +9,7 @@ busd_version=0.6.1
 # Debian packages the build and the tests use, by what needs them.
 apt_packages=(
     # image build: unpack .debs, module index, cpio/zstd, ESP and GPT disk, UKI
-    dpkg-dev kmod cpio zstd xz-utils dosfstools mtools fdisk binutils
+    dpkg-dev kmod cpio zstd xz-utils dosfstools mtools fdisk binutils file
     # building static binaries
     musl-tools
     # tests: DHCP server in network namespaces, btrfs checks, network tools
