@@ -1,1 +1,62 @@
-fn main() {}
+//! networkd binary: parse flags, set up logging, run the daemon until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// The node's own network: zos bridge, DHCP, tf.zos.Network1 on the bus.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Name of the node's bridge.
+    #[arg(long, default_value = "zos")]
+    bridge: String,
+    /// Resolver configuration written from the DHCP lease.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
+    /// Seconds to wait at start for a NIC with carrier before serving without network.
+    #[arg(long, default_value_t = 10)]
+    nic_wait: u64,
+    /// Use only this NIC (any link, including virtual ones) instead of every physical NIC.
+    #[arg(long)]
+    nic: Option<String>,
+    /// Seconds one DHCP DISCOVER..ACK exchange may take before starting over.
+    #[arg(long, default_value_t = 60)]
+    dhcp_timeout: u64,
+    /// Where network devices are listed.
+    #[arg(long, default_value = "/sys/class/net")]
+    sys_class_net: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let config = networkd::daemon::Config {
+        bridge: args.bridge,
+        resolv_conf: args.resolv_conf,
+        nic_wait: Duration::from_secs(args.nic_wait),
+        nic: args.nic,
+        sys_class_net: args.sys_class_net,
+        dhcp_timeout: Duration::from_secs(args.dhcp_timeout),
+    };
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = int.recv() => tracing::info!("SIGINT"),
+        }
+    };
+    networkd::daemon::run(config, shutdown)
+        .await
+        .context("networkd failed")
+}
