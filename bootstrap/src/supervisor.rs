@@ -201,7 +201,7 @@ impl Supervisor {
         }
         svc.state = state;
         let pid = svc.pid.map(|p| format!(" pid={p}")).unwrap_or_default();
-        tracing::info!(service = name, state = %state, "state changed");
+        tracing::debug!(service = name, state = %state, "state changed");
         say(&format!("{name} {}{pid}", state_word(state)));
     }
 
