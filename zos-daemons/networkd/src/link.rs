@@ -268,14 +268,21 @@ impl Links {
     }
 
     /// Removes `addr/prefix` from link `index`; an address already gone is not an error.
-    pub async fn del_address(&self, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<(), LinkError> {
+    pub async fn del_address(
+        &self,
+        index: u32,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), LinkError> {
         let msg = AddressMessageBuilder::<Ipv4Addr>::new()
             .index(index)
             .address(addr, prefix)
             .build();
         match self.handle.address().del(msg).execute().await {
             Err(e) if is_errno(&e, EADDRNOTAVAIL) => Ok(()),
-            r => r.map_err(nl(format!("delete address {addr}/{prefix} from link {index}"))),
+            r => r.map_err(nl(format!(
+                "delete address {addr}/{prefix} from link {index}"
+            ))),
         }
     }
 
@@ -368,7 +375,10 @@ mod tests {
     #[test]
     fn physical_nics_reports_the_missing_directory() {
         let err = physical_nics(Path::new("/nonexistent/sys/class/net")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/sys/class/net"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/sys/class/net"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -70,13 +70,20 @@ mod tests {
         let lines: Vec<&str> = text.lines().skip(1).collect();
         assert_eq!(
             lines,
-            vec!["search grid.test", "nameserver 10.0.0.1", "nameserver 10.0.0.2"]
+            vec![
+                "search grid.test",
+                "nameserver 10.0.0.1",
+                "nameserver 10.0.0.2"
+            ]
         );
     }
 
     #[test]
     fn ignores_a_domain_that_would_break_the_file() {
-        let text = render(&[Ipv4Addr::new(10, 0, 0, 1)], Some("a b\nnameserver 6.6.6.6"));
+        let text = render(
+            &[Ipv4Addr::new(10, 0, 0, 1)],
+            Some("a b\nnameserver 6.6.6.6"),
+        );
         assert!(!text.contains("search"), "{text}");
         assert!(!text.contains("6.6.6.6"), "{text}");
     }
@@ -105,6 +112,9 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/dir/resolv.conf"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/dir/resolv.conf"),
+            "{err}"
+        );
     }
 }
