@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tokio::signal::unix::{signal, SignalKind};
+use zos_env::daemon::{self, StopSignals};
 
 /// The node's own network: zos bridge, DHCP, tf.zos.Network1 on the bus.
 #[derive(Debug, Parser)]
@@ -33,12 +33,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    daemon::init_logging();
     let args = Args::parse();
     let config = networkd::daemon::Config {
         bridge: args.bridge,
@@ -48,14 +43,8 @@ async fn main() -> anyhow::Result<()> {
         sys_class_net: args.sys_class_net,
         dhcp_timeout: Duration::from_secs(args.dhcp_timeout),
     };
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM"),
-            _ = int.recv() => tracing::info!("SIGINT"),
-        }
-    };
+    let mut stop = StopSignals::install().context("installing the stop signal handlers")?;
+    let shutdown = async move { stop.recv().await };
     networkd::daemon::run(config, shutdown)
         .await
         .context("networkd failed")

@@ -2,14 +2,12 @@
 //! `tf.zos.Node1`, run until SIGTERM/SIGINT (then exit 0)
 //! or until the bus connection closes (then exit 1, so the init restarts it).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tokio::signal::unix::{signal, SignalKind};
-use tracing_subscriber::EnvFilter;
+use zos_env::daemon::{self, StopSignals};
 
 use noded::capacity::{self, Roots};
 use noded::identity::{self, DEFAULT_SEED_PATH};
@@ -37,13 +35,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stdout)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    daemon::init_logging();
     match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -55,8 +47,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     // Handlers first, so a SIGTERM during start-up is a clean stop too.
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut stop = StopSignals::install().context("installing the stop signal handlers")?;
 
     let (identity, origin) = identity::load_or_create(&args.identity)?;
     tracing::info!(
@@ -98,8 +89,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(name = zos_bus::node::NAME, path = zos_bus::node::PATH, %address, "serving");
 
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        _ = stop.recv() => {}
         // Without the bus nobody can reach us: exit so the init restarts us onto the new broker.
         _ = conn.closed() => anyhow::bail!("the bus connection to {address} closed"),
     }
