@@ -7,13 +7,14 @@ SHELL := /bin/bash
 IMAGE_DIR := out/image
 CARGO ?= cargo
 
-.PHONY: help deps build image run test test-unit test-boot lint fmt bench bench-boot clean
+.PHONY: help deps build image run chain test test-unit test-boot lint fmt bench bench-boot clean
 
 help:
 	@echo "make run         build the image and boot a node in QEMU (serial console on this terminal)"
 	@echo "make test        lint, unit and integration tests, image build, QEMU boot tests"
 	@echo "make image       build out/image/{vmlinux,vmlinuz,initramfs.cpio.zst,cmdline,zos.img}"
 	@echo "make bench       every benchmark (bench-boot)"
+	@echo "make chain       run a local TFChain on 127.0.0.1:8040"
 	@echo "make deps        install host packages and tools (run by the targets above)"
 
 deps:
@@ -27,6 +28,10 @@ image: deps
 
 run: image
 	scripts/run-node.sh
+
+# A local TFChain on 127.0.0.1:$${PORT:-8040}, in the foreground.
+chain: deps
+	chain/start.sh
 
 lint: deps
 	$(CARGO) fmt --all -- --check

@@ -61,6 +61,12 @@ fi
 rustup target list --installed | grep -q x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
+# The local TFChain (chopsticks, pinned in chain/package-lock.json) for `make chain` and the tests.
+command -v npm >/dev/null || install nodejs npm
+if [ ! -f "$root/chain/node_modules/@acala-network/chopsticks/chopsticks.cjs" ]; then
+    (cd "$root/chain" && npm ci --no-audit --no-fund)
+fi
+
 # The bus broker, for tests on the host (the image builds its own static copy).
 if ! "$root/target/tools/bin/busd" --version 2>/dev/null | grep -q "$busd_version"; then
     cargo install --locked busd --version "$busd_version" --root "$root/target/tools"

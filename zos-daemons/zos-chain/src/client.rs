@@ -72,7 +72,7 @@ pub struct TxOutcome {
 }
 
 /// One event emitted by an extrinsic.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TxEvent {
     pub pallet: String,
     pub variant: String,
@@ -80,6 +80,17 @@ pub struct TxEvent {
     pub fields: Composite<()>,
     pub(crate) field_bytes: Vec<u8>,
     pub(crate) metadata: subxt::ArcMetadata,
+}
+
+impl std::fmt::Debug for TxEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The metadata and raw bytes are only for typed decoding; keep logs readable.
+        f.debug_struct("TxEvent")
+            .field("pallet", &self.pallet)
+            .field("variant", &self.variant)
+            .field("fields", &self.fields)
+            .finish()
+    }
 }
 
 impl TxEvent {
