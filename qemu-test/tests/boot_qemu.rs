@@ -1,0 +1,265 @@
+//! Whole-node boot tests: they boot the built image (`out/image`, or `$ZOS_IMAGE_DIR`) under
+//! QEMU with TCG and need `qemu-system-x86_64`, OVMF and btrfs-progs (`make deps`) and the image
+//! (`make image`). A missing piece fails the test with a message naming what provides it.
+//!
+//! The machine has 2 cores: the VMs in this file take turns through one lock, whatever
+//! `--test-threads` says. One VM walks the node's life cycle (bus, daemon restart, reboot,
+//! shutdown) so the file boots three times in all.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use qemu_test::zinit::{listed_state, status_pid};
+use qemu_test::{markers, Disk, DiskKind, ImageDir, Shell, UserNet, Vm};
+
+/// Generous for TCG on a loaded 2-core machine; a healthy boot takes seconds.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+const SHELL_TIMEOUT: Duration = Duration::from_secs(90);
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+const CACHE_DISK_BYTES: u64 = 1 << 30;
+
+static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn vm_slot() -> MutexGuard<'static, ()> {
+    // A test that panicked while holding the lock has already cleaned up its VM.
+    ONE_VM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn pvh_image() -> qemu_test::PvhImage {
+    ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run_ok(shell: &mut Shell, cmd: &str) -> String {
+    let out = shell
+        .run(cmd)
+        .unwrap_or_else(|e| panic!("`{cmd}` in the debug shell: {e}"));
+    assert_eq!(out.code, 0, "`{cmd}` exited {}: {}", out.code, out.stdout);
+    out.stdout
+}
+
+/// Polls `zbusdebug list` until `name` is on the bus (bounded by `timeout`).
+fn wait_on_bus(shell: &mut Shell, name: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = run_ok(shell, "zbusdebug list");
+        if out.lines().any(|l| l.trim() == name) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not on the bus after {timeout:?}; `zbusdebug list`:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// (a) The image as built (its own `cmdline`, plus a farmer id) boots to READY by PVH.
+#[test]
+fn qemu_pvh_boot_reaches_ready() {
+    let _slot = vm_slot();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Disk::create_sparse(&dir.path().join("cache.raw"), CACHE_DISK_BYTES).unwrap();
+    let mut vm = Vm::builder()
+        .name("pvh-ready")
+        .pvh(pvh_image())
+        .disk(cache.path(), DiskKind::Virtio)
+        .user_net(UserNet::new())
+        .extra_cmdline("farmer_id=1")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ready = vm
+        .wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "pvh boot: READY after {:?} on the host, guest boot_ms={}",
+        ready.host_elapsed, ready.guest_boot_ms
+    );
+    assert!(ready.guest_boot_ms > 0);
+    assert!(ready.host_elapsed < BOOT_TIMEOUT);
+}
+
+/// (b)-(e) One node through its life: every daemon on the bus, noded restarted after SIGKILL, a
+/// reboot that keeps the node key, and a clean shutdown that leaves a consistent btrfs cache.
+#[test]
+fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
+    let _slot = vm_slot();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Disk::create_sparse(&dir.path().join("cache.raw"), CACHE_DISK_BYTES).unwrap();
+    let mut vm = Vm::builder()
+        .name("lifecycle")
+        .pvh(pvh_image())
+        .disk(cache.path(), DiskKind::Virtio)
+        .user_net(UserNet::new())
+        .extra_cmdline("farmer_id=1 runmode=dev")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first = vm
+        .wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "first boot: READY after {:?}, guest boot_ms={}, node={}",
+        first.host_elapsed, first.guest_boot_ms, first.node_key
+    );
+    let mut shell = vm.shell(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+
+    // (b) Every daemon is Running and owns its bus name.
+    let list = run_ok(&mut shell, "zos-init list");
+    for service in ["busd", "noded", "networkd"] {
+        assert_eq!(
+            listed_state(&list, service).as_deref(),
+            Some("Running"),
+            "{service} in `zos-init list`:\n{list}"
+        );
+    }
+    let names = run_ok(&mut shell, "zbusdebug list");
+    for name in [zos_bus::node::NAME, zos_bus::network::NAME] {
+        assert!(
+            names.lines().any(|l| l.trim() == name),
+            "{name} missing from `zbusdebug list`:\n{names}"
+        );
+    }
+    let tree = run_ok(
+        &mut shell,
+        &format!("zbusdebug tree {}", zos_bus::node::NAME),
+    );
+    assert!(
+        tree.contains(zos_bus::node::PATH),
+        "{} not in `zbusdebug tree {}`:\n{tree}",
+        zos_bus::node::PATH,
+        zos_bus::node::NAME
+    );
+
+    // (c) SIGKILL noded: zos-init restarts it under a new pid and it is back on the bus.
+    let status = run_ok(&mut shell, "zos-init status noded");
+    let old_pid = status_pid(&status)
+        .unwrap_or_else(|| panic!("no pid in `zos-init status noded`:\n{status}"));
+    assert!(old_pid > 1, "noded pid {old_pid}");
+    vm.mark();
+    run_ok(&mut shell, &format!("kill -9 {old_pid}"));
+    let deadline = Instant::now() + RESTART_TIMEOUT;
+    let new_pid = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let found = vm
+            .wait_for(&markers::service_running("noded"), left)
+            .unwrap_or_else(|e| panic!("noded not restarted after kill -9 {old_pid}: {e}"));
+        let pid: u32 = found
+            .group("pid")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("bad running line {:?}", found.text));
+        if pid != old_pid {
+            break pid;
+        }
+    };
+    wait_on_bus(&mut shell, zos_bus::node::NAME, RESTART_TIMEOUT);
+    let status = run_ok(&mut shell, "zos-init status noded");
+    assert_eq!(status_pid(&status), Some(new_pid), "{status}");
+    eprintln!("noded restarted: pid {old_pid} -> {new_pid}");
+
+    // (d) Reboot: READY again with the same node key, read back from the cache disk.
+    vm.mark();
+    let asked = Instant::now();
+    shell
+        .send("zos-init reboot")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let second = vm
+        .wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "reboot: READY {:?} after asking, guest boot_ms={}",
+        asked.elapsed(),
+        second.guest_boot_ms
+    );
+    assert_eq!(
+        second.node_key, first.node_key,
+        "node key changed across a reboot"
+    );
+    shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+
+    // (e) Clean shutdown: QEMU exits by itself and the cache filesystem checks clean.
+    let asked = Instant::now();
+    shell
+        .send("zos-init shutdown")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = vm
+        .wait_exit(SHUTDOWN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "shutdown: QEMU exited ({status}) {:?} after asking",
+        asked.elapsed()
+    );
+    assert!(status.success(), "QEMU exited with {status}");
+    drop(shell);
+    drop(vm);
+    let report = cache
+        .btrfs_check()
+        .unwrap_or_else(|e| panic!("cache disk after shutdown: {e}"));
+    assert!(
+        report.contains("found"),
+        "unexpected btrfs check output:\n{report}"
+    );
+}
+
+/// (f) OVMF boots zos.img (GPT, ESP with the UKI at /EFI/BOOT/BOOTX64.EFI) to READY.
+#[test]
+fn qemu_uefi_boot_reaches_ready() {
+    let _slot = vm_slot();
+    let image = ImageDir::locate()
+        .uefi_disk()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Disk::create_sparse(&dir.path().join("cache.raw"), CACHE_DISK_BYTES).unwrap();
+    let mut vm = Vm::builder()
+        .name("uefi-ready")
+        .uefi(&image)
+        .disk(cache.path(), DiskKind::Virtio)
+        .user_net(UserNet::new())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ready = vm
+        .wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "uefi boot: READY after {:?} on the host, guest boot_ms={}",
+        ready.host_elapsed, ready.guest_boot_ms
+    );
+}
+
+/// The harness notices a dead guest at once instead of waiting out the READY timeout: the image's
+/// kernel with an initramfs that is not a cpio panics ("VFS: Unable to mount root fs").
+#[test]
+fn qemu_harness_reports_kernel_panic_before_timeout() {
+    let _slot = vm_slot();
+    let image = pvh_image();
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("not-a-cpio");
+    std::fs::write(&bogus, "this is not an initramfs\n".repeat(64)).unwrap();
+    let mut vm = Vm::builder()
+        .name("panic")
+        .pvh(qemu_test::PvhImage {
+            initrd: bogus,
+            ..image
+        })
+        .no_reboot()
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let err = vm
+        .wait_ready(BOOT_TIMEOUT)
+        .expect_err("a kernel without an initramfs cannot reach READY");
+    assert!(
+        matches!(
+            err,
+            qemu_test::VmError::KernelPanic { .. }
+                | qemu_test::VmError::Console(qemu_test::console::ConsoleError::Closed { .. })
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < BOOT_TIMEOUT / 2,
+        "took {:?} to notice: {err}",
+        started.elapsed()
+    );
+    eprintln!("noticed in {:?}: {err}", started.elapsed());
+    vm.failure_expected();
+}
