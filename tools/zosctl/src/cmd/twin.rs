@@ -1,0 +1,60 @@
+//! `zosctl twin`: create the key's twin (accepting terms and conditions first), show a twin.
+
+use super::Ctx;
+use crate::error::CliError;
+use crate::output::{self, Output};
+
+/// The terms and conditions document zos nodes accept (link and md5 of the document).
+const TC_LINK: &str = "http://zos.tf/terms/v0.1";
+const TC_HASH: &str = "9021d4dee05a661e2cb6838152c67f25";
+
+pub async fn create(ctx: &Ctx, relay: Option<String>) -> Result<Output, CliError> {
+    let signer = ctx.signer()?;
+    let chain = ctx.chain().await?;
+    let account = signer.account_id();
+    if let Some(id) = chain
+        .twin_id_by_account(&account)
+        .await
+        .map_err(|e| ctx.fail(e))?
+    {
+        return Err(CliError::TwinExists { id });
+    }
+    if !chain
+        .has_accepted_tc(&account)
+        .await
+        .map_err(|e| ctx.fail(e))?
+    {
+        chain
+            .accept_tc(&signer, TC_LINK, TC_HASH)
+            .await
+            .map_err(|e| ctx.fail(e))?;
+    }
+    let id = chain
+        .create_twin(&signer, relay.as_deref(), None)
+        .await
+        .map_err(|e| ctx.fail(e))?;
+    let twin = chain
+        .twin(id)
+        .await
+        .map_err(|e| ctx.fail(e))?
+        .ok_or(CliError::TwinMissing(id))?;
+    Ok(output::twin(&twin))
+}
+
+pub async fn show(ctx: &Ctx, id: Option<u32>) -> Result<Output, CliError> {
+    let (chain, id) = match id {
+        Some(id) => (ctx.chain().await?, id),
+        None => {
+            let signer = ctx.signer()?;
+            let chain = ctx.chain().await?;
+            let id = ctx.own_twin(&chain, &signer).await?;
+            (chain, id)
+        }
+    };
+    let twin = chain
+        .twin(id)
+        .await
+        .map_err(|e| ctx.fail(e))?
+        .ok_or(CliError::TwinMissing(id))?;
+    Ok(output::twin(&twin))
+}

@@ -1,0 +1,168 @@
+//! zosctl's errors: each says what went wrong and what to do about it.
+//!
+//! Chain errors are translated here (and only here) from `zos_chain::Error` into advice: an
+//! unreachable chain, an account without funds, a pallet refusing a call (by its name, e.g.
+//! `TfgridModule.FarmNotExists`).
+
+use zos_chain::Error as ChainError;
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("no key given: pass --key //Alice (dev), --mnemonic \"words\" (or set ZOSCTL_MNEMONIC) or --seed-file PATH")]
+    NoKey,
+
+    #[error("pass only one of --key, --mnemonic, --seed-file")]
+    TwoKeys,
+
+    #[error("invalid key: {0}")]
+    BadKey(String),
+
+    #[error("cannot reach the chain at {url}: is it running? (`make chain`)\n  cause: {reason}")]
+    Unreachable { url: String, reason: String },
+
+    #[error("lost the connection to the chain at {url}: is it running? (`make chain`)\n  cause: {reason}")]
+    ConnectionLost { url: String, reason: String },
+
+    #[error("invalid chain URL {url:?}: use --chain ws://HOST:PORT (or env TFCHAIN_URL)")]
+    BadUrl { url: String },
+
+    #[error("account {account} has no funds to pay for this: fund it (dev: `zosctl --key //Alice transfer --to {account} --amount 1000000000000` or the activation service)")]
+    NoFunds { account: String },
+
+    #[error("this key has no twin: create one with `zosctl twin create`")]
+    NoTwin,
+
+    #[error("this key already has twin {id}: see it with `zosctl twin show`")]
+    TwinExists { id: u32 },
+
+    #[error("twin {0} does not exist")]
+    TwinMissing(u32),
+
+    #[error("farm {0} does not exist: create it with `zosctl farm create NAME`")]
+    FarmMissing(u32),
+
+    #[error("node {0} does not exist: see the registered nodes with `zosctl node list`")]
+    NodeMissing(u32),
+
+    #[error("contract {0} does not exist: see yours with `zosctl contract list`")]
+    ContractMissing(u64),
+
+    #[error("contract {id} belongs to twin {owner}, not to this key's twin {twin}")]
+    NotYourContract { id: u64, owner: u32, twin: u32 },
+
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    #[error("the chain refused the call: {pallet}.{error}{}{}", docs_suffix(.docs), hint_suffix(.pallet, .error))]
+    Refused {
+        pallet: String,
+        error: String,
+        docs: String,
+    },
+
+    #[error("chain error: {0}")]
+    Chain(ChainError),
+}
+
+impl CliError {
+    /// Translates a chain client error into advice for the person at the keyboard.
+    pub fn from_chain(url: &str, err: ChainError) -> Self {
+        match err {
+            ChainError::Connect { reason, .. } => CliError::Unreachable {
+                url: url.to_string(),
+                reason,
+            },
+            ChainError::Rpc { context, message } => CliError::ConnectionLost {
+                url: url.to_string(),
+                reason: format!("while {context}: {message}"),
+            },
+            ChainError::InvalidUrl { .. } => CliError::BadUrl {
+                url: url.to_string(),
+            },
+            ChainError::InsufficientFunds { account, .. } => CliError::NoFunds { account },
+            ChainError::Module {
+                pallet,
+                error,
+                docs,
+            } => CliError::Refused {
+                pallet,
+                error,
+                docs,
+            },
+            other => CliError::Chain(other),
+        }
+    }
+}
+
+fn docs_suffix(docs: &str) -> String {
+    let docs = docs.trim();
+    if docs.is_empty() {
+        String::new()
+    } else {
+        format!(" ({docs})")
+    }
+}
+
+/// What to do about the pallet errors people run into with zosctl.
+fn hint_suffix(pallet: &str, error: &str) -> &'static str {
+    match (pallet, error) {
+        ("TfgridModule", "FarmExists") => {
+            ": a farm with this name exists, pick another NAME (`zosctl farm list`)"
+        }
+        ("TfgridModule", "TwinNotExists") | ("SmartContractModule", "TwinNotExists") => {
+            ": create a twin with `zosctl twin create`"
+        }
+        ("TfgridModule", "TwinWithPubkeyExists") => ": this key has a twin (`zosctl twin show`)",
+        ("TfgridModule", "FarmNotExists") => ": create it with `zosctl farm create NAME`",
+        ("SmartContractModule", "NodeNotExists") => ": see the nodes with `zosctl node list`",
+        ("SmartContractModule", "NotEnoughIpsOnNode" | "FarmHasNotEnoughPublicIPs") => {
+            ": the node's farm has fewer free public IPs than asked (`zosctl farm list`)"
+        }
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pallet_errors_keep_their_name_and_get_a_hint() {
+        let err = CliError::from_chain(
+            "ws://x:1",
+            ChainError::Module {
+                pallet: "TfgridModule".into(),
+                error: "FarmExists".into(),
+                docs: String::new(),
+            },
+        );
+        assert_eq!(
+            err.to_string(),
+            "the chain refused the call: TfgridModule.FarmExists: a farm with this name exists, pick another NAME (`zosctl farm list`)"
+        );
+    }
+
+    #[test]
+    fn connection_and_funds_errors_say_what_to_do() {
+        let err = CliError::from_chain(
+            "ws://127.0.0.1:1",
+            ChainError::Connect {
+                url: "ws://127.0.0.1:1".into(),
+                attempts: 3,
+                reason: "refused".into(),
+            },
+        );
+        assert!(err.to_string().starts_with(
+            "cannot reach the chain at ws://127.0.0.1:1: is it running? (`make chain`)"
+        ));
+        let err = CliError::from_chain(
+            "ws://x:1",
+            ChainError::InsufficientFunds {
+                account: "5Abc".into(),
+                message: "Inability to pay some fees".into(),
+            },
+        );
+        assert!(err.to_string().contains("transfer --to 5Abc"), "{err}");
+    }
+}
