@@ -263,8 +263,10 @@ while [ ${#queue[@]} -gt 0 ]; do
         for m in $(resolve_soft "$soft"); do queue+=("$m"); done
     done
 done
-for name in $(read_list "$root/initramfs/modules-load.conf"); do
-    [ -n "${wanted[$name]:-}" ] || die "initramfs/modules-load.conf names $name, which modules.list does not ship"
+for list in modules-boot.conf modules-load.conf; do
+    for name in $(read_list "$root/initramfs/$list"); do
+        [ -n "${wanted[$name]:-}" ] || die "initramfs/$list names $name, which modules.list does not ship"
+    done
 done
 
 mdest=$rootfs/lib/modules/$kver
@@ -276,6 +278,7 @@ done
 cp "$kmods/modules.order" "$kmods/modules.builtin" "$kmods/modules.builtin.modinfo" "$mdest/"
 depmod -b "$rootfs" "$kver"
 [ "$(wc -l < "$mdest/modules.dep")" -eq ${#wanted[@]} ] || die "depmod indexed a different module set than shipped"
+install -m 0644 "$root/initramfs/modules-boot.conf" "$rootfs/etc/modules-load.d/boot.conf"
 install -m 0644 "$root/initramfs/modules-load.conf" "$rootfs/etc/modules-load.d/zos.conf"
 say "kernel $kver: ${#wanted[@]} modules ($(du -sk "$mdest" | cut -f1) KiB)"
 

@@ -1,6 +1,12 @@
 //! Kernel modules, PID 1 only: coldplug (every `/sys/devices/**/modalias` matched against
-//! `modules.alias`) and an explicit list (`/etc/modules-load.d/*.conf`), each module loaded once
+//! `modules.alias`) and explicit lists (`/etc/modules-load.d/*.conf`), each module loaded once
 //! with `finit_module`, dependencies first (from `modules.dep`).
+//!
+//! Only what the boot itself needs is loaded before services start: the modules of the devices
+//! present (disks, NICs) and the list `boot.conf` (the cache disk's filesystem). Every other list
+//! is loaded by a background thread while the services start: under emulation loading a module
+//! costs tens of milliseconds, and a service that needs one early gets it from the kernel's own
+//! on-demand loading (`/sbin/modprobe`) anyway.
 //!
 //! It only reads the module tree and sysfs and loads modules; a missing or failing module is
 //! reported and boot goes on. Only uncompressed `.ko` files are loaded.
@@ -14,6 +20,8 @@ use nix::kmod::{finit_module, ModuleInitFlags};
 
 /// Directory of the explicit module lists.
 pub const LOAD_LIST_DIR: &str = "/etc/modules-load.d";
+/// The list loaded before any service starts; the other lists load in the background.
+pub const BOOT_LIST: &str = "boot.conf";
 const MAX_DEPTH: usize = 32;
 const MAX_PASSES: usize = 3;
 
@@ -45,7 +53,7 @@ fn module_name(path: &str) -> String {
 }
 
 /// What `modules.alias`, `modules.dep` and `modules.builtin` say.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Index {
     aliases: Vec<(String, String)>,
     /// module → (path relative to the module dir, dependencies as module names)
@@ -248,8 +256,9 @@ pub fn device_modaliases(root: &Path) -> Vec<String> {
     out
 }
 
-/// Names in `*.conf` files of `dir` (one per line, `#`/`;` comments), files in name order.
-pub fn load_list(dir: &Path) -> Vec<String> {
+/// Module names of the `*.conf` files of `dir` (one per line, `#`/`;` comments), files in name
+/// order: the names of [`BOOT_LIST`] first, then those of every other file.
+pub fn load_lists(dir: &Path) -> (Vec<String>, Vec<String>) {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|e| {
             e.flatten()
@@ -259,16 +268,23 @@ pub fn load_list(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default();
     files.sort();
-    files
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .flat_map(|t| {
-            t.lines()
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    let names = |f: &PathBuf| -> Vec<String> {
+        std::fs::read_to_string(f)
+            .map(|t| {
+                t.lines()
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (boot, rest): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| f.file_name().is_some_and(|n| n == BOOT_LIST));
+    (
+        boot.iter().flat_map(names).collect(),
+        rest.iter().flat_map(names).collect(),
+    )
 }
 
 /// Loads modules from one module tree, remembering what it already did.
@@ -314,7 +330,8 @@ fn say(text: &str) {
     println!("zos-init: {text}");
 }
 
-/// Coldplug and the explicit list, for the running kernel. Never fails the boot.
+/// Loads what the boot needs (coldplug, [`BOOT_LIST`]), then leaves the other lists to a
+/// background thread. Never fails the boot.
 pub fn run() {
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -327,15 +344,10 @@ pub fn run() {
             return;
         }
     };
-    let mut loader = Loader::new(index, dir);
-    let mut failed = 0;
-    for name in load_list(Path::new(LOAD_LIST_DIR)) {
-        let resolved = loader.index.resolve(&name);
-        if let Err(e) = resolved.and_then(|m| m.map_or(Ok(()), |m| loader.load(&m))) {
-            say(&format!("modules: {name}: {e}"));
-            failed += 1;
-        }
-    }
+    let (boot, rest) = load_lists(Path::new(LOAD_LIST_DIR));
+
+    let mut loader = Loader::new(index.clone(), dir.clone());
+    let mut failed = load_names(&mut loader, &boot);
     let mut tried: HashSet<String> = HashSet::new();
     for pass in 1..=MAX_PASSES {
         let wanted: Vec<String> = device_modaliases(Path::new("/sys/devices"))
@@ -358,10 +370,38 @@ pub fn run() {
         }
     }
     say(&format!(
-        "modules: loaded {} ({}), {failed} failed",
+        "modules: loaded {} for the boot ({}), {failed} failed",
         loader.loaded.len(),
         loader.loaded.join(" ")
     ));
+
+    let spawned = std::thread::Builder::new()
+        .name("modules".into())
+        .spawn(move || {
+            let mut loader = Loader::new(index, dir);
+            let failed = load_names(&mut loader, &rest);
+            say(&format!(
+                "modules: loaded {} in the background ({}), {failed} failed",
+                loader.loaded.len(),
+                loader.loaded.join(" ")
+            ));
+        });
+    if let Err(e) = spawned {
+        say(&format!("modules: cannot start the background loader: {e}"));
+    }
+}
+
+/// Loads each named module (aliases resolved); returns how many failed, each reported.
+fn load_names(loader: &mut Loader, names: &[String]) -> usize {
+    let mut failed = 0;
+    for name in names {
+        let resolved = loader.index.resolve(name);
+        if let Err(e) = resolved.and_then(|m| m.map_or(Ok(()), |m| loader.load(&m))) {
+            say(&format!("modules: {name}: {e}"));
+            failed += 1;
+        }
+    }
+    failed
 }
 
 #[cfg(test)]
@@ -463,6 +503,9 @@ mod tests {
         std::fs::write(conf.path().join("b.conf"), "# comment\nbridge\n\ntun\n").unwrap();
         std::fs::write(conf.path().join("a.conf"), "btrfs\n").unwrap();
         std::fs::write(conf.path().join("c.txt"), "ignored\n").unwrap();
-        assert_eq!(load_list(conf.path()), vec!["btrfs", "bridge", "tun"]);
+        std::fs::write(conf.path().join(BOOT_LIST), "crc32c_generic\nbtrfs\n").unwrap();
+        let (boot, rest) = load_lists(conf.path());
+        assert_eq!(boot, vec!["crc32c_generic", "btrfs"]);
+        assert_eq!(rest, vec!["btrfs", "bridge", "tun"]);
     }
 }
