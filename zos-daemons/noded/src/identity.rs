@@ -143,6 +143,11 @@ impl Identity {
         hex::encode(self.key.verifying_key().as_bytes())
     }
 
+    /// The signer of the node's twin on TFChain (the same ed25519 key).
+    pub fn chain_signer(&self) -> zos_chain::Signer {
+        zos_chain::Signer::ed25519_from_seed(&self.key.to_bytes())
+    }
+
     fn generate() -> Result<Self, IdentityError> {
         let mut seed = [0u8; 32];
         OsRng
@@ -335,18 +340,37 @@ fn kept_aside(path: &Path) -> Result<Option<PathBuf>, IdentityError> {
 /// Writes `bytes` to `path` so that `path` holds either its old content or all of `bytes`, mode
 /// 0600: temporary file, fsync, rename, fsync of the directory.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
-    let (dir, name) = split(path)?;
+    let (dir, _) = split(path)?;
     fs::create_dir_all(dir).map_err(|source| IdentityError::CreateDir {
         dir: dir.to_path_buf(),
         source,
     })?;
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let write_err = |source| IdentityError::Write {
+    write_file_atomically(path, bytes).map_err(|source| IdentityError::Write {
         path: path.to_path_buf(),
         source,
+    })
+}
+
+/// The atomic write itself (the directory must exist): `path` holds either its old content or
+/// all of `bytes`, mode 0600. Also used for the registration record next to the seed.
+pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => (dir, name.to_string_lossy()),
+        _ => {
+            return Err(io::Error::other(format!(
+                "{} has no file name",
+                path.display()
+            )))
+        }
     };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     match fs::remove_file(&tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(write_err(e)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
     let result = (|| {
@@ -364,7 +388,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map_err(write_err)
+    result
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

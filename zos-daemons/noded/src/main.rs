@@ -1,27 +1,56 @@
 //! noded's entry point: parse flags, load (or create) the identity, measure the hardware, serve
-//! `tf.zos.Node1`, run until SIGTERM/SIGINT (then exit 0)
-//! or until the bus connection closes (then exit 1, so the init restarts it).
+//! `tf.zos.Node1`, then register the node on TFChain and report uptime in the background. Runs
+//! until SIGTERM/SIGINT (then exit 0) or until the bus connection closes (then exit 1, so the
+//! init restarts it). Registration problems never stop it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use tokio::sync::{watch, Notify};
+use zos_bus::node::registration;
+use zos_bus::RegistrationStatus;
 use zos_env::daemon::{self, StopSignals};
+use zos_env::NodeConfig;
 
 use noded::capacity::{self, Roots};
 use noded::identity::{self, DEFAULT_SEED_PATH};
+use noded::registrar::{self, record, Registrar};
 use noded::service::{self, NodeService};
+use noded::timing::parse_duration;
+use noded::uptime;
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "The node's identity and capacity, on the bus as tf.zos.Node1"
+    about = "The node's identity and capacity, on the bus as tf.zos.Node1, and its registration on TFChain"
 )]
 struct Args {
-    /// The identity seed file (on the persistent cache).
+    /// The identity seed file (on the persistent cache). The registration record is kept next to it.
     #[arg(long, default_value = DEFAULT_SEED_PATH)]
     identity: PathBuf,
+    /// The node configuration (farmer_id, tfchain, activation) the init published; default:
+    /// $ZOS_NODE_CONFIG, else /run/zos/node.json.
+    #[arg(long)]
+    node_config: Option<PathBuf>,
+    /// How often to report uptime on the chain.
+    #[arg(long, default_value = "40m", value_parser = parse_duration)]
+    uptime_interval: Duration,
+    /// How often to re-check the registration (capacity, interfaces) once registered.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    recheck_interval: Duration,
+    /// First delay after a failed registration attempt (doubles up to --retry-max).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    retry_initial: Duration,
+    /// Longest delay between registration attempts.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    retry_max: Duration,
+    /// How long to wait for the activation service's funds to arrive.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    funding_wait: Duration,
     /// Where procfs is mounted (tests).
     #[arg(long, default_value = "/proc", hide = true)]
     root_proc: PathBuf,
@@ -58,9 +87,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let roots = Roots {
-        proc: args.root_proc,
-        sys: args.root_sys,
-        dev: args.root_dev,
+        proc: args.root_proc.clone(),
+        sys: args.root_sys.clone(),
+        dev: args.root_dev.clone(),
     };
     let hw = tokio::task::spawn_blocking({
         let roots = roots.clone();
@@ -80,18 +109,79 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "capacity measured"
     );
 
+    let (status_tx, status_rx) = watch::channel(RegistrationStatus {
+        state: registration::UNREGISTERED.into(),
+        ..Default::default()
+    });
+
     let address = zos_bus::bus_address();
     let conn = zos_bus::connect()
         .await
         .with_context(|| format!("connecting to the bus at {address}"))?;
-    let svc = NodeService::new(identity.public_key_hex(), hw.capacity, hw.dmi, roots.sys);
+    let svc = NodeService::new(
+        identity.public_key_hex(),
+        hw.capacity,
+        hw.dmi,
+        roots.sys.clone(),
+        status_rx,
+    );
     service::serve(&conn, svc).await?;
     tracing::info!(name = zos_bus::node::NAME, path = zos_bus::node::PATH, %address, "serving");
+
+    // Registration and uptime run behind the bus: they never delay READY.
+    let config = match &args.node_config {
+        Some(path) => NodeConfig::load_from(path),
+        None => NodeConfig::load(),
+    };
+    let mut background = tokio::task::JoinSet::new();
+    match config {
+        Ok(config) => {
+            let signer = identity.chain_signer();
+            let recheck = Arc::new(Notify::new());
+            let (registered_tx, registered_rx) = watch::channel(None);
+            let registrar = Registrar {
+                settings: registrar::Settings {
+                    farmer_id: config.farmer_id,
+                    chain_url: config.chain_url,
+                    activation_url: config.activation_url,
+                    retry_initial: args.retry_initial,
+                    retry_max: args.retry_max,
+                    recheck_interval: args.recheck_interval,
+                    funding_wait: args.funding_wait,
+                    record_path: record::path_next_to(&args.identity),
+                },
+                signer: signer.clone(),
+                roots: roots.clone(),
+                bus: conn.clone(),
+                status: status_tx,
+                registered: registered_tx,
+                recheck: recheck.clone(),
+            };
+            let uptime_settings = uptime::Settings {
+                interval: args.uptime_interval,
+                retry_initial: args.retry_initial,
+                retry_max: args.retry_max,
+                proc_root: roots.proc.clone(),
+            };
+            background.spawn(registrar.run());
+            background.spawn(uptime::run(uptime_settings, signer, registered_rx, recheck));
+        }
+        Err(error) => {
+            tracing::error!("cannot read the node configuration, so the node does not register: {error}; restart noded once the init published it");
+            status_tx.send_replace(RegistrationStatus {
+                state: registration::FAILED.into(),
+                error: format!("cannot read the node configuration: {error}"),
+                ..Default::default()
+            });
+            // The bus keeps answering with this last value after the sender is gone.
+        }
+    }
 
     tokio::select! {
         _ = stop.recv() => {}
         // Without the bus nobody can reach us: exit so the init restarts us onto the new broker.
         _ = conn.closed() => anyhow::bail!("the bus connection to {address} closed"),
     }
+    background.abort_all();
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! `tf.zos.Node1` on the bus: the object noded serves at `/tf/zos/Node` under `tf.zos.Node`.
 //!
 //! Identity, capacity and DMI are measured once at start and served from memory; interfaces are
-//! read live on every call. The contract (names, types) lives in `zos_bus::node`.
+//! read live on every call; the registration status is the registrar's latest (a watch channel).
+//! The contract (names, types) lives in `zos_bus::node`.
 
 use std::path::PathBuf;
 
+use tokio::sync::watch;
 use zbus::fdo::RequestNameFlags;
 use zbus::Connection;
-use zos_bus::{node, Capacity, Dmi, Interface};
+use zos_bus::{node, Capacity, Dmi, Interface, RegistrationStatus};
 
 use crate::capacity::interfaces;
 
@@ -36,15 +38,23 @@ pub struct NodeService {
     capacity: Capacity,
     dmi: Dmi,
     sys_root: PathBuf,
+    registration: watch::Receiver<RegistrationStatus>,
 }
 
 impl NodeService {
-    pub fn new(public_key: String, capacity: Capacity, dmi: Dmi, sys_root: PathBuf) -> Self {
+    pub fn new(
+        public_key: String,
+        capacity: Capacity,
+        dmi: Dmi,
+        sys_root: PathBuf,
+        registration: watch::Receiver<RegistrationStatus>,
+    ) -> Self {
         NodeService {
             public_key,
             capacity,
             dmi,
             sys_root,
+            registration,
         }
     }
 }
@@ -85,6 +95,11 @@ impl NodeService {
     /// The node software version.
     fn version(&self) -> String {
         VERSION.to_string()
+    }
+
+    /// Where the node stands on TFChain (see `zos_bus::node::RegistrationStatus`).
+    fn registration(&self) -> RegistrationStatus {
+        self.registration.borrow().clone()
     }
 }
 

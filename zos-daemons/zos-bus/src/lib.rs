@@ -16,7 +16,7 @@ pub mod node;
 pub mod testing;
 
 pub use network::{NetworkProxy, NetworkStatus};
-pub use node::{Capacity, Dmi, DmiSection, Interface, NodeProxy};
+pub use node::{Capacity, Dmi, DmiSection, Interface, NodeProxy, RegistrationStatus};
 
 /// The broker's socket on a running node (started by the init before any daemon).
 pub const SYSTEM_BUS_ADDRESS: &str = "unix:path=/run/dbus/system_bus_socket";

@@ -39,6 +39,34 @@ pub struct Interface {
     pub addresses: Vec<String>,
 }
 
+/// Where the node stands on TFChain (`Registration()`).
+///
+/// `state` is one of the [`registration`] constants. `node_id`, `twin_id` and `farm_id` are the
+/// last known ones (0 when never registered): they stay filled in while a later attempt fails.
+/// `error` says why the last attempt failed and what to do; empty when it did not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct RegistrationStatus {
+    pub state: String,
+    pub node_id: u32,
+    pub twin_id: u32,
+    pub farm_id: u32,
+    pub error: String,
+}
+
+/// The values of [`RegistrationStatus::state`].
+pub mod registration {
+    /// Registration has not started yet.
+    pub const UNREGISTERED: &str = "unregistered";
+    /// An attempt is under way.
+    pub const REGISTERING: &str = "registering";
+    /// The node is on the chain with `node_id` in `farm_id`.
+    pub const REGISTERED: &str = "registered";
+    /// The last attempt failed (`error` says why); noded retries with backoff.
+    pub const FAILED: &str = "failed";
+    /// No `farmer_id` on the kernel command line: the node registers nowhere.
+    pub const ORPHAN: &str = "orphan";
+}
+
 #[zbus::proxy(
     interface = "tf.zos.Node1",
     default_service = "tf.zos.Node",
@@ -53,4 +81,6 @@ pub trait Node {
     fn interfaces(&self) -> zbus::Result<Vec<Interface>>;
     /// Version of the node software (the noded crate version).
     fn version(&self) -> zbus::Result<String>;
+    /// Where the node stands on TFChain.
+    fn registration(&self) -> zbus::Result<RegistrationStatus>;
 }

@@ -69,26 +69,17 @@ impl LocalChain {
         Self::start_in(Self::chain_dir()).await
     }
 
+    /// Starts chopsticks on a given loopback port (for tests that start a client before the
+    /// chain) and waits until its RPC answers. Fails if the port is taken.
+    pub async fn start_on(port: u16) -> Result<LocalChain, LocalChainError> {
+        let mut chain = Self::prepare(Self::chain_dir())?;
+        chain.port = port;
+        chain.spawn_and_wait().await?;
+        Ok(chain)
+    }
+
     async fn start_in(chain_dir: PathBuf) -> Result<LocalChain, LocalChainError> {
-        let script = chain_dir.join(CHOPSTICKS);
-        if !script.is_file() {
-            return Err(LocalChainError::NotInstalled(script));
-        }
-        verify_spec(&chain_dir.join(SPEC_FILE))?;
-        let log = tempfile::Builder::new()
-            .prefix("zos-local-chain-")
-            .suffix(".log")
-            .tempfile()
-            .map_err(|source| LocalChainError::Log {
-                path: std::env::temp_dir(),
-                source,
-            })?;
-        let mut chain = LocalChain {
-            chain_dir,
-            port: 0,
-            child: None,
-            log,
-        };
+        let mut chain = Self::prepare(chain_dir)?;
         let mut last_err = None;
         for _ in 0..PORT_ATTEMPTS {
             chain.port = free_port()?;
@@ -106,6 +97,29 @@ impl LocalChain {
             seconds: 0,
             log: String::new(),
         }))
+    }
+
+    /// Checks the installation and the spec, and opens the log; nothing runs yet.
+    fn prepare(chain_dir: PathBuf) -> Result<LocalChain, LocalChainError> {
+        let script = chain_dir.join(CHOPSTICKS);
+        if !script.is_file() {
+            return Err(LocalChainError::NotInstalled(script));
+        }
+        verify_spec(&chain_dir.join(SPEC_FILE))?;
+        let log = tempfile::Builder::new()
+            .prefix("zos-local-chain-")
+            .suffix(".log")
+            .tempfile()
+            .map_err(|source| LocalChainError::Log {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        Ok(LocalChain {
+            chain_dir,
+            port: 0,
+            child: None,
+            log,
+        })
     }
 
     /// `ws://127.0.0.1:PORT`.

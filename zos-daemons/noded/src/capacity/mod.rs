@@ -21,6 +21,7 @@ pub mod disks;
 pub mod dmi;
 pub mod interfaces;
 pub mod memory;
+pub mod platform;
 
 /// Where the kernel's pseudo filesystems (and device nodes) are mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
