@@ -23,6 +23,9 @@ use noded::service::{self, NodeService};
 use noded::timing::parse_duration;
 use noded::uptime;
 
+/// The grid's nodes report their uptime every 40 minutes.
+const DEFAULT_UPTIME_INTERVAL: Duration = Duration::from_secs(40 * 60);
+
 #[derive(Parser)]
 #[command(
     version,
@@ -36,9 +39,10 @@ struct Args {
     /// $ZOS_NODE_CONFIG, else /run/zos/node.json.
     #[arg(long)]
     node_config: Option<PathBuf>,
-    /// How often to report uptime on the chain.
-    #[arg(long, default_value = "40m", value_parser = parse_duration)]
-    uptime_interval: Duration,
+    /// How often to report uptime on the chain; default: the kernel command line's
+    /// `uptime_interval=` (for test nodes), else 40m as the grid's nodes do.
+    #[arg(long, value_parser = parse_duration)]
+    uptime_interval: Option<Duration>,
     /// How often to re-check the registration (capacity, interfaces) once registered.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     recheck_interval: Duration,
@@ -157,8 +161,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 registered: registered_tx,
                 recheck: recheck.clone(),
             };
+            let interval = match (args.uptime_interval, config.extra.get("uptime_interval")) {
+                (Some(flag), _) => flag,
+                (None, Some(word)) => parse_duration(word).unwrap_or_else(|error| {
+                    tracing::error!("kernel command line uptime_interval={word:?}: {error}; using {DEFAULT_UPTIME_INTERVAL:?}");
+                    DEFAULT_UPTIME_INTERVAL
+                }),
+                (None, None) => DEFAULT_UPTIME_INTERVAL,
+            };
             let uptime_settings = uptime::Settings {
-                interval: args.uptime_interval,
+                interval,
                 retry_initial: args.retry_initial,
                 retry_max: args.retry_max,
                 proc_root: roots.proc.clone(),
