@@ -3,8 +3,9 @@
 //! with `finit_module`, dependencies first (from `modules.dep`).
 //!
 //! Only what the boot itself needs is loaded before services start: the modules of the devices
-//! present (disks, NICs) and the list `boot.conf` (the cache disk's filesystem). Every other list
-//! is loaded by a background thread while the services start: under emulation loading a module
+//! present (disks, NICs) and the list `boot.conf` (the cache disk's filesystem). The drivers the
+//! CPU asks for (`cpu:` aliases: kvm and friends, for workloads) and every other list are loaded
+//! by a background thread while the services start: under emulation loading a module
 //! costs tens of milliseconds, and a service that needs one early gets it from the kernel's own
 //! on-demand loading (`/sbin/modprobe`) anyway.
 //!
@@ -349,8 +350,14 @@ pub fn run() {
     let mut loader = Loader::new(index.clone(), dir.clone());
     let mut failed = load_names(&mut loader, &boot);
     let mut tried: HashSet<String> = HashSet::new();
+    let mut for_cpu = Vec::new();
     for pass in 1..=MAX_PASSES {
-        let wanted: Vec<String> = device_modaliases(Path::new("/sys/devices"))
+        let (cpu, devices): (Vec<String>, Vec<String>) =
+            device_modaliases(Path::new("/sys/devices"))
+                .into_iter()
+                .partition(|a| a.starts_with("cpu:"));
+        for_cpu.extend(cpu.iter().flat_map(|a| loader.index.modules_for(a)));
+        let wanted: Vec<String> = devices
             .iter()
             .flat_map(|a| loader.index.modules_for(a))
             .filter(|m| tried.insert(m.clone()))
@@ -379,7 +386,9 @@ pub fn run() {
         .name("modules".into())
         .spawn(move || {
             let mut loader = Loader::new(index, dir);
-            let failed = load_names(&mut loader, &rest);
+            for_cpu.sort();
+            for_cpu.dedup();
+            let failed = load_names(&mut loader, &for_cpu) + load_names(&mut loader, &rest);
             say(&format!(
                 "modules: loaded {} in the background ({}), {failed} failed",
                 loader.loaded.len(),
