@@ -7,13 +7,13 @@ SHELL := /bin/bash
 IMAGE_DIR := out/image
 CARGO ?= cargo
 
-.PHONY: help deps build image run chain test test-unit test-boot lint fmt bench bench-boot clean
+.PHONY: help deps build image run chain test test-unit test-boot lint fmt bench bench-boot bench-chain clean
 
 help:
-	@echo "make run         build the image and boot a node in QEMU (serial console on this terminal)"
+	@echo "make run         build the image and boot a node in QEMU on a local chain (serial console on this terminal)"
 	@echo "make test        lint, unit and integration tests, image build, QEMU boot tests"
 	@echo "make image       build out/image/{vmlinux,vmlinuz,initramfs.cpio.zst,cmdline,zos.img}"
-	@echo "make bench       every benchmark (bench-boot)"
+	@echo "make bench       every benchmark (bench-boot, bench-chain)"
 	@echo "make chain       run a local TFChain on 127.0.0.1:8040"
 	@echo "make deps        install host packages and tools (run by the targets above)"
 
@@ -26,7 +26,9 @@ build: deps
 image: deps
 	images/build.sh
 
+# A local chain (unless TFCHAIN_URL) and the activation service in the background, then the node.
 run: image
+	$(CARGO) build --locked -p zosctl -p zos-activation
 	scripts/run-node.sh
 
 # A local TFChain on 127.0.0.1:$${PORT:-8040}, in the foreground.
@@ -41,17 +43,23 @@ lint: deps
 test-unit: deps
 	$(CARGO) test --workspace --locked --exclude qemu-test
 
-# Whole-node tests: boot the real image under QEMU (TCG).
+# Whole-node tests: boot the real image under QEMU (TCG); the registration tests run zosctl.
 test-boot: image
+	$(CARGO) build --locked -p zosctl
 	$(CARGO) test --locked -p qemu-test -- --test-threads=1
 
 test: lint test-unit test-boot
 	images/reproducible-check.sh
 
-bench: bench-boot
+bench: bench-boot bench-chain
 
 bench-boot: image
 	$(CARGO) run --release --locked -p qemu-test --bin bench-boot
+
+# READY -> REGISTERED of a booted node against a local chain, vs zosctl's two commands.
+bench-chain: image
+	$(CARGO) build --locked -p zosctl
+	$(CARGO) run --release --locked -p qemu-test --bin bench-chain
 
 clean:
 	rm -rf out

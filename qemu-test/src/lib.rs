@@ -5,14 +5,17 @@
 //! the serial console (ttyS0, read-only: markers and logs) and the debug shell on ttyS1 (`runmode=dev`).
 //! It must never write to the built image in `out/image` (UEFI media are copied first), never give a
 //! guest network access beyond QEMU user networking with `restrict=on` and forwards to 127.0.0.1, and
-//! never leave a QEMU process behind: every [`Vm`] kills its QEMU by pid on drop.
+//! never leave a QEMU process behind: every [`Vm`] kills its QEMU by pid on drop. The local chain
+//! and activation service of [`chain`] listen on 127.0.0.1 only and stop on drop.
 //!
-//! Modules: [`baseline`] (the tiny initramfs the boot benchmark compares with), [`vm`] (builder + process), [`console`] (serial log and marker waiting), [`shell`]
+//! Modules: [`baseline`] (the tiny initramfs the boot benchmark compares with), [`chain`] (a
+//! local TFChain + activation service for registration tests, and `zosctl`), [`vm`] (builder + process), [`console`] (serial log and marker waiting), [`shell`]
 //! (debug shell), [`disk`] (sparse raw disk files, `btrfs check`), [`image`] (locating `out/image`),
 //! [`markers`] (the lines the node prints that tests wait for), [`zinit`] (reading `zos-init`
 //! CLI output).
 
 pub mod baseline;
+pub mod chain;
 pub mod console;
 pub mod disk;
 pub mod image;
@@ -24,6 +27,6 @@ pub mod zinit;
 pub use console::Found;
 pub use disk::{Disk, DiskKind};
 pub use image::{ImageDir, PvhImage};
-pub use markers::Ready;
+pub use markers::{Ready, Registered};
 pub use shell::{CmdOutput, Shell};
-pub use vm::{UserNet, Vm, VmBuilder, VmError};
+pub use vm::{UserNet, Vm, VmBuilder, VmError, GUESTFWD_ADDR};

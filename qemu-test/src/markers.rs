@@ -9,6 +9,11 @@ use crate::console::Found;
 /// `ZOS READY node=<64 hex> boot_ms=<n>`: printed once by zos-init when every service is up.
 pub const READY: &str = r"ZOS READY node=(?P<key>[0-9a-f]{64}) boot_ms=(?P<ms>\d+)";
 
+/// `ZOS REGISTERED node_id=<n> twin_id=<t>`: printed by noded once the node is on TFChain (again
+/// after every boot). zos-init may prefix it with the service name when it copies noded's output
+/// to the console, so the pattern is not anchored.
+pub const REGISTERED: &str = r"ZOS REGISTERED node_id=(?P<node>\d+) twin_id=(?P<twin>\d+)";
+
 /// The kernel's last words; waiting for READY stops early on it.
 pub const KERNEL_PANIC: &str = r"Kernel panic - not syncing: [^\n]*\n";
 
@@ -42,6 +47,26 @@ impl Ready {
     }
 }
 
+/// What the REGISTERED line says, plus how long the host waited for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub node_id: u32,
+    pub twin_id: u32,
+    /// Wall clock from QEMU spawn to the marker seen on the host.
+    pub host_elapsed: Duration,
+}
+
+impl Registered {
+    /// Builds a [`Registered`] from a match of [`REGISTERED`]; `None` if the ids do not parse.
+    pub fn from_found(found: &Found, host_elapsed: Duration) -> Option<Registered> {
+        Some(Registered {
+            node_id: found.group("node")?.parse().ok()?,
+            twin_id: found.group("twin")?.parse().ok()?,
+            host_elapsed,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +81,16 @@ mod tests {
         assert_eq!(&c["key"], key);
         assert_eq!(&c["ms"], "1234");
         assert!(!re.is_match("ZOS READY node=abc boot_ms=1"));
+    }
+
+    #[test]
+    fn registered_pattern_parses_ids_with_a_prefix() {
+        let re = Regex::new(REGISTERED).unwrap();
+        let c = re
+            .captures("+ noded: ZOS REGISTERED node_id=12 twin_id=3\n")
+            .unwrap();
+        assert_eq!((&c["node"], &c["twin"]), ("12", "3"));
+        assert!(!re.is_match("ZOS REGISTERED node_id= twin_id=3"));
     }
 
     #[test]

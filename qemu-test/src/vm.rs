@@ -7,6 +7,7 @@
 //! kept and its path printed (`QEMU_TEST_KEEP=1` keeps it always). Networking is QEMU user networking only, always `restrict=on`, with
 //! forwards that can only reach 127.0.0.1.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use nix::unistd::Pid;
 use crate::console::{ConsoleError, Found, SerialLog};
 use crate::disk::DiskKind;
 use crate::image::PvhImage;
-use crate::markers::{self, Ready};
+use crate::markers::{self, Ready, Registered};
 use crate::shell::{Shell, ShellError};
 
 /// The QEMU binary.
@@ -70,6 +71,8 @@ pub enum VmError {
     KernelPanic { line: String, log: PathBuf },
     #[error("READY line {0:?} does not parse")]
     BadReady(String),
+    #[error("marker line {0:?} does not parse")]
+    BadMarker(String),
     #[error(transparent)]
     Console(#[from] ConsoleError),
     #[error(transparent)]
@@ -78,11 +81,18 @@ pub enum VmError {
     Setup(#[from] std::io::Error),
 }
 
+/// What carries each guest-forwarded connection to the host's loopback.
+pub const SOCAT: &str = "socat";
+
+/// The guest address [`UserNet::guestfwd`] forwards from.
+pub const GUESTFWD_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
+
 /// QEMU user networking (`-netdev user,restrict=on`) with forwards to the host's loopback only.
 #[derive(Debug, Clone, Default)]
 pub struct UserNet {
     hostfwd: Vec<(u16, u16)>,
-    guestfwd: Vec<(u16, u16)>,
+    guestfwd: Vec<(Ipv4Addr, u16, u16)>,
+    mac: Option<String>,
 }
 
 impl UserNet {
@@ -98,20 +108,46 @@ impl UserNet {
     }
 
     /// TCP from the guest to `10.0.2.100:guest_port` → `127.0.0.1:host_port` on the host.
-    pub fn guestfwd(mut self, guest_port: u16, host_port: u16) -> UserNet {
-        self.guestfwd.push((guest_port, host_port));
+    pub fn guestfwd(self, guest_port: u16, host_port: u16) -> UserNet {
+        self.guestfwd_to(GUESTFWD_ADDR, guest_port, host_port)
+    }
+
+    /// TCP from the guest to `guest_addr:guest_port` → `127.0.0.1:host_port` on the host, any
+    /// number of connections (each through its own `socat`, which QEMU starts). The
+    /// address must be inside QEMU's user network (10.0.2.0/24) and not one of its own
+    /// (10.0.2.2 gateway, .3 DNS, .15 the guest); QEMU refuses the option otherwise.
+    pub fn guestfwd_to(mut self, guest_addr: Ipv4Addr, guest_port: u16, host_port: u16) -> UserNet {
+        self.guestfwd.push((guest_addr, guest_port, host_port));
         self
     }
 
-    fn netdev_arg(&self) -> String {
+    /// The NIC's MAC address (`aa:bb:cc:dd:ee:ff`); QEMU's default is 52:54:00:12:34:56.
+    pub fn mac(mut self, mac: &str) -> UserNet {
+        self.mac = Some(mac.to_string());
+        self
+    }
+
+    pub(crate) fn netdev_arg(&self) -> String {
         let mut arg = String::from("user,id=net0,restrict=on");
         for (h, g) in &self.hostfwd {
             arg.push_str(&format!(",hostfwd=tcp:127.0.0.1:{h}-:{g}"));
         }
-        for (g, h) in &self.guestfwd {
-            arg.push_str(&format!(",guestfwd=tcp:10.0.2.100:{g}-tcp:127.0.0.1:{h}"));
+        // `cmd:` (a socat per connection), not a `tcp:` chardev: QEMU opens a chardev target
+        // once, at start, and carries a single guest connection over it, so a reconnect or a
+        // second connection (a reboot, an HTTP client) would hang.
+        for (a, g, h) in &self.guestfwd {
+            arg.push_str(&format!(
+                ",guestfwd=tcp:{a}:{g}-cmd:{SOCAT} STDIO TCP:127.0.0.1:{h}"
+            ));
         }
         arg
+    }
+
+    fn device_arg(&self) -> String {
+        match &self.mac {
+            Some(mac) => format!("virtio-net-pci,netdev=net0,mac={mac}"),
+            None => "virtio-net-pci,netdev=net0".to_string(),
+        }
     }
 }
 
@@ -132,6 +168,7 @@ pub struct VmBuilder {
     net: Option<UserNet>,
     extra_cmdline: Vec<String>,
     no_reboot: bool,
+    board_serial: Option<String>,
 }
 
 impl VmBuilder {
@@ -190,6 +227,13 @@ impl VmBuilder {
         self
     }
 
+    /// The SMBIOS baseboard (type 2) serial number the guest reads from
+    /// `/sys/class/dmi/id/board_serial` (`-smbios type=2,serial=...`). No commas.
+    pub fn board_serial(mut self, serial: &str) -> VmBuilder {
+        self.board_serial = Some(serial.to_string());
+        self
+    }
+
     /// The QEMU arguments this builder produces, with `dir` as the VM's temp dir.
     fn args(&self, dir: &Path, uefi_copy: Option<&Path>) -> Result<Vec<String>, VmError> {
         let mut a: Vec<String> = [
@@ -226,6 +270,14 @@ impl VmBuilder {
         ]);
         if self.no_reboot {
             push(&["-no-reboot"]);
+        }
+        if let Some(serial) = &self.board_serial {
+            if serial.contains(',') {
+                return Err(VmError::Setup(std::io::Error::other(format!(
+                    "board serial {serial:?} contains a comma, which QEMU option strings cannot carry"
+                ))));
+            }
+            push(&["-smbios", &format!("type=2,serial={serial}")]);
         }
         // Entropy from the host, as a real node has from RDRAND or a TPM. TCG's default CPU has
         // neither, and without this the guest's crng takes seconds to initialise, stalling every
@@ -285,7 +337,7 @@ impl VmBuilder {
         }
         if let Some(net) = &self.net {
             push(&["-netdev", &net.netdev_arg()]);
-            push(&["-device", "virtio-net-pci,netdev=net0"]);
+            push(&["-device", &net.device_arg()]);
         }
         Ok(a)
     }
@@ -324,6 +376,9 @@ impl VmBuilder {
         };
         for (path, _) in &self.disks {
             require("disk", path, "")?;
+        }
+        if self.net.as_ref().is_some_and(|n| !n.guestfwd.is_empty()) {
+            require_tool(SOCAT, "; `make deps` installs socat")?;
         }
         let args = self.args(dir.path(), uefi_copy.as_deref())?;
         let stderr_path = dir.path().join("qemu.stderr");
@@ -408,6 +463,7 @@ impl Vm {
             net: None,
             extra_cmdline: Vec::new(),
             no_reboot: false,
+            board_serial: None,
         }
     }
 
@@ -457,6 +513,13 @@ impl Vm {
             });
         }
         Ready::from_found(&found, elapsed).ok_or(VmError::BadReady(found.text))
+    }
+
+    /// Waits for the next `ZOS REGISTERED` line (noded, once the node is on the chain).
+    pub fn wait_registered(&mut self, timeout: Duration) -> Result<Registered, VmError> {
+        let found = self.wait_for(markers::REGISTERED, timeout)?;
+        let elapsed = self.started.elapsed();
+        Registered::from_found(&found, elapsed).ok_or(VmError::BadMarker(found.text))
     }
 
     /// Skips everything printed so far: later waits only see new output.
@@ -559,6 +622,22 @@ fn require(what: &'static str, path: &Path, hint: &'static str) -> Result<(), Vm
     }
 }
 
+/// `tool` must be an executable in `$PATH`.
+fn require_tool(tool: &'static str, hint: &'static str) -> Result<(), VmError> {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false);
+    if found {
+        Ok(())
+    } else {
+        Err(VmError::MissingFile {
+            what: "program",
+            path: PathBuf::from(tool),
+            hint,
+        })
+    }
+}
+
 /// QEMU takes paths in comma-separated option strings, where a comma would split the option.
 fn path_str(path: &Path) -> Result<String, VmError> {
     let s = path.display().to_string();
@@ -621,10 +700,41 @@ mod tests {
             "{a}"
         );
         assert!(a.contains(
-            "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22,guestfwd=tcp:10.0.2.100:9944-tcp:127.0.0.1:19944"
+            "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22,guestfwd=tcp:10.0.2.100:9944-cmd:socat STDIO TCP:127.0.0.1:19944"
         ), "{a}");
         assert!(!a.contains("-no-reboot"), "{a}");
+        assert!(!a.contains("-smbios"), "{a}");
+        assert!(a.ends_with("-device virtio-net-pci,netdev=net0"), "{a}");
         assert!(a.contains("-device virtio-rng-pci,rng=rng0"), "{a}");
+    }
+
+    #[test]
+    fn args_for_guestfwd_addresses_mac_and_board_serial() {
+        let b = Vm::builder()
+            .pvh(pvh())
+            .user_net(
+                UserNet::new()
+                    .guestfwd(9944, 40001)
+                    .guestfwd_to(Ipv4Addr::new(10, 0, 2, 101), 8041, 40002)
+                    .mac("52:54:00:aa:bb:01"),
+            )
+            .board_serial("ZOS-TEST-1");
+        let a = b.args(Path::new("/tmp/vm"), None).unwrap().join(" ");
+        assert!(a.contains(
+            "user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:9944-cmd:socat STDIO TCP:127.0.0.1:40001,guestfwd=tcp:10.0.2.101:8041-cmd:socat STDIO TCP:127.0.0.1:40002"
+        ), "{a}");
+        assert!(
+            a.contains("-device virtio-net-pci,netdev=net0,mac=52:54:00:aa:bb:01"),
+            "{a}"
+        );
+        assert!(a.contains("-smbios type=2,serial=ZOS-TEST-1"), "{a}");
+        let err = Vm::builder()
+            .pvh(pvh())
+            .board_serial("a,b")
+            .args(Path::new("/tmp/vm"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("comma"), "{err}");
     }
 
     #[test]

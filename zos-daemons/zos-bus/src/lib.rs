@@ -12,11 +12,13 @@
 pub mod inspect;
 pub mod network;
 pub mod node;
+pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use network::{NetworkProxy, NetworkStatus};
 pub use node::{Capacity, Dmi, DmiSection, Interface, NodeProxy, RegistrationStatus};
+pub use storage::{StorageCapacity, StorageError, StorageProxy};
 
 /// The broker's socket on a running node (started by the init before any daemon).
 pub const SYSTEM_BUS_ADDRESS: &str = "unix:path=/run/dbus/system_bus_socket";

@@ -1,0 +1,317 @@
+//! Registration boot tests: the built image (`out/image`, or `$ZOS_IMAGE_DIR`) boots under QEMU
+//! against a local TFChain (the real runtime under chopsticks) and the dev activation service,
+//! both on 127.0.0.1 and reachable from the guest only through QEMU `guestfwd` rules
+//! (`ws://10.0.2.100:9944`, `http://10.0.2.101:8041/activation/activate`, `restrict=on`).
+//!
+//! Needs what the boot tests need (`make deps`, `make image`), chopsticks (`make deps`) and the
+//! `zosctl` binary (`make test-boot` builds it; else `cargo build -p zosctl`). The farmer's side
+//! (twin, farm) is done with the real `zosctl`, as a farmer would; the node registers itself.
+//!
+//! The VM has what the runtime requires of a node: more than 2 GiB of memory (3 GiB) and a
+//! non-rotational disk of at least 100 GiB (a sparse file on `scsi-hd rotation_rate=1`), plus a
+//! rotational one, a fixed NIC MAC and an SMBIOS baseboard serial, so every field of the node's
+//! record can be checked against what the VM was given. The VMs take turns through a lock.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use qemu_test::chain::LocalGrid;
+use qemu_test::zinit::listed_state;
+use qemu_test::{Disk, DiskKind, ImageDir, Shell, Vm};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+const SHELL_TIMEOUT: Duration = Duration::from_secs(90);
+/// READY to REGISTERED: activation, terms, twin and node take a few seconds; noded's retries
+/// (2 s doubling) need more when the farm comes late.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(180);
+const UPTIME_TIMEOUT: Duration = Duration::from_secs(90);
+/// noded's uptime interval on these test nodes (kernel command line `uptime_interval=`; the
+/// grid's nodes report every 40 min).
+const UPTIME_INTERVAL: &str = "10s";
+
+const CPUS: u32 = 2;
+const MEMORY_MB: u32 = 3072;
+/// At least 100 GiB of SSD, or the runtime refuses the node. Sparse: costs no host disk space
+/// beyond the cache filesystem the node writes on it.
+const SSD_BYTES: u64 = 120 << 30;
+const HDD_BYTES: u64 = 8 << 30;
+const MAC: &str = "52:54:00:5a:05:01";
+const BOARD_SERIAL: &str = "ZOS-TEST-1";
+
+static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn vm_slot() -> MutexGuard<'static, ()> {
+    // A test that panicked while holding the lock has already cleaned up its VM.
+    ONE_VM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run_ok(shell: &mut Shell, cmd: &str) -> String {
+    let out = shell
+        .run(cmd)
+        .unwrap_or_else(|e| panic!("`{cmd}` in the debug shell: {e}"));
+    assert_eq!(out.code, 0, "`{cmd}` exited {}: {}", out.code, out.stdout);
+    out.stdout
+}
+
+/// `MemTotal` of the guest's /proc/meminfo, in bytes.
+fn guest_mem_total(shell: &mut Shell) -> u64 {
+    let meminfo = run_ok(shell, "cat /proc/meminfo");
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no MemTotal in /proc/meminfo:\n{meminfo}"))
+}
+
+/// Waits for the next REGISTERED line; on failure the panic shows noded's log from the node.
+fn wait_registered(vm: &mut Vm, shell: &mut Shell) -> qemu_test::Registered {
+    match vm.wait_registered(REGISTER_TIMEOUT) {
+        Ok(reg) => reg,
+        Err(e) => {
+            let log = shell
+                .run("tail -n 30 /var/log/zinit/noded.log")
+                .map(|o| o.stdout)
+                .unwrap_or_else(|e| format!("(cannot read it: {e})"));
+            panic!("{e}\nnoded's log on the node:\n{log}")
+        }
+    }
+}
+
+/// The VM and the temp dir of its disk files (fields drop in order: QEMU stops first).
+struct Machine {
+    vm: Vm,
+    _dir: tempfile::TempDir,
+}
+
+/// A VM with the SSD (the cache disk too: the init formats the first empty disk), the HDD, the
+/// MAC and the serial, on `grid`'s forwards, in farm `farm_id`, with the debug shell.
+fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
+    let dir = tempfile::tempdir().unwrap();
+    let ssd = Disk::create_sparse(&dir.path().join("ssd.raw"), SSD_BYTES).unwrap();
+    let hdd = Disk::create_sparse(&dir.path().join("hdd.raw"), HDD_BYTES).unwrap();
+    let image = ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"));
+    let vm = Vm::builder()
+        .name(name)
+        .pvh(image)
+        .cpus(CPUS)
+        .memory_mb(MEMORY_MB)
+        .disk(ssd.path(), DiskKind::ScsiHd { rotation_rate: 1 })
+        .disk(
+            hdd.path(),
+            DiskKind::ScsiHd {
+                rotation_rate: 7200,
+            },
+        )
+        .user_net(grid.user_net().mac(MAC))
+        .board_serial(BOARD_SERIAL)
+        .extra_cmdline(&format!(
+            "runmode=dev uptime_interval={UPTIME_INTERVAL} {}",
+            grid.cmdline(farm_id)
+        ))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    Machine { vm, _dir: dir }
+}
+
+/// A node boots, registers itself in the farm a farmer made with zosctl, with exactly the VM's
+/// capacity, NIC and serial; a reboot keeps the same node (no duplicate); uptime reports arrive.
+#[test]
+fn qemu_chain_registration() {
+    let _slot = vm_slot();
+    let grid = LocalGrid::start().unwrap_or_else(|e| panic!("{e}"));
+    let zosctl = grid.zosctl().unwrap_or_else(|e| panic!("{e}"));
+    let farm_id = zosctl.farmer("qemu-farm").unwrap_or_else(|e| panic!("{e}"));
+
+    let mut m = boot(&grid, "chain-registration", farm_id);
+    let vm = &mut m.vm;
+    let ready = vm
+        .wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut shell = vm.shell(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let reg = wait_registered(vm, &mut shell);
+    eprintln!(
+        "READY after {:?}, REGISTERED node_id={} twin_id={} after {:?} ({:?} after READY)",
+        ready.host_elapsed,
+        reg.node_id,
+        reg.twin_id,
+        reg.host_elapsed,
+        reg.host_elapsed.saturating_sub(ready.host_elapsed)
+    );
+
+    let mem_total = guest_mem_total(&mut shell);
+
+    // The node's record is what the VM has.
+    let node = grid
+        .node(reg.node_id)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| {
+            panic!(
+                "node {} printed REGISTERED but is not on the chain",
+                reg.node_id
+            )
+        });
+    eprintln!("node record: {node:?}");
+    assert_eq!(node.farm_id, farm_id, "{node:?}");
+    assert_eq!(node.twin_id, reg.twin_id, "{node:?}");
+    let account = grid
+        .twin_account_hex(reg.twin_id)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("twin {} not on the chain", reg.twin_id));
+    assert_eq!(
+        account, ready.node_key,
+        "the twin's account is not the node key of the READY line"
+    );
+    assert_eq!(node.resources.cru, u64::from(CPUS), "CRU: {node:?}");
+    assert_eq!(
+        node.resources.mru, mem_total,
+        "MRU (guest MemTotal): {node:?}"
+    );
+    assert_eq!(node.resources.sru, SSD_BYTES, "SRU (the SSD): {node:?}");
+    assert_eq!(node.resources.hru, HDD_BYTES, "HRU (the HDD): {node:?}");
+    let zos = node
+        .interfaces
+        .iter()
+        .find(|i| i.name == "zos")
+        .unwrap_or_else(|| panic!("no interface `zos` in {:?}", node.interfaces));
+    assert_eq!(zos.mac.to_lowercase(), MAC, "{zos:?}");
+    assert_eq!(
+        node.serial_number.as_deref(),
+        Some(BOARD_SERIAL),
+        "{node:?}"
+    );
+    assert!(
+        node.virtualized,
+        "a QEMU guest must say virtualized: {node:?}"
+    );
+    assert!(!node.secure_boot, "PVH boot has no Secure Boot: {node:?}");
+
+    // The first uptime report follows registration, the next one comes an interval later.
+    let first = grid
+        .wait_uptime_report(reg.node_id, 0, UPTIME_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let second = grid
+        .wait_uptime_report(reg.node_id, first.block, UPTIME_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("uptime reports: {first:?}, {second:?}");
+    assert!(
+        second.uptime > first.uptime,
+        "the second report must carry a larger uptime: {first:?} {second:?}"
+    );
+
+    // Reboot: same identity (cache disk), same node, still one node in the farm.
+    vm.mark();
+    let asked = Instant::now();
+    shell
+        .send("zos-init reboot")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = vm
+        .wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        again.node_key, ready.node_key,
+        "node key changed across a reboot"
+    );
+    shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let reg2 = wait_registered(vm, &mut shell);
+    eprintln!(
+        "after reboot: READY and REGISTERED node_id={} {:?} after asking",
+        reg2.node_id,
+        asked.elapsed()
+    );
+    assert_eq!(
+        (reg2.node_id, reg2.twin_id),
+        (reg.node_id, reg.twin_id),
+        "a reboot must not register a new node or twin"
+    );
+    let nodes = grid.farm_nodes(farm_id).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        nodes.iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![reg.node_id],
+        "farm {farm_id} must hold exactly the one node"
+    );
+
+    // The rebooted node reports again, as the same node, with its uptime started again.
+    let third = grid
+        .wait_uptime_report(reg.node_id, second.block, UPTIME_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("uptime report after reboot: {third:?}");
+    drop(shell);
+}
+
+/// A node booted with the id of a farm that does not exist yet still reaches READY and serves on
+/// the bus; noded logs why it cannot register and keeps retrying, and once the farmer creates
+/// the farm the node registers in it without a reboot.
+#[test]
+fn qemu_chain_registration_waits_for_the_farm() {
+    let _slot = vm_slot();
+    let grid = LocalGrid::start().unwrap_or_else(|e| panic!("{e}"));
+    let zosctl = grid.zosctl().unwrap_or_else(|e| panic!("{e}"));
+    // Alice's twin, but no farm yet: on a fresh chain the first farm will be farm 1.
+    zosctl
+        .run_id(&["--key", qemu_test::chain::FUNDER, "twin", "create"], "id")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let farm_id = 1;
+
+    let mut m = boot(&grid, "chain-late-farm", farm_id);
+    let vm = &mut m.vm;
+    vm.wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut shell = vm.shell(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let list = run_ok(&mut shell, "zos-init list");
+    assert_eq!(
+        listed_state(&list, "noded").as_deref(),
+        Some("Running"),
+        "noded in `zos-init list`:\n{list}"
+    );
+    let names = run_ok(&mut shell, "zbusdebug list");
+    assert!(
+        names.lines().any(|l| l.trim() == zos_bus::node::NAME),
+        "noded must serve the bus while it cannot register:\n{names}"
+    );
+
+    // noded says why it cannot register (its log file on the node).
+    let expected = format!("farm {farm_id} does not exist");
+    let deadline = Instant::now() + REGISTER_TIMEOUT;
+    loop {
+        let out = shell
+            .run("cat /var/log/zinit/noded.log")
+            .unwrap_or_else(|e| panic!("{e}"));
+        if out.stdout.contains(&expected) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "noded's log never said {expected:?}:\n{}",
+            out.stdout
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let nodes = grid
+        .block_on(grid.client().nodes(None))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        nodes.is_empty(),
+        "no node may exist before its farm: {nodes:?}"
+    );
+
+    // The farmer creates the farm; the node registers without a reboot.
+    let created = Instant::now();
+    let made = zosctl
+        .create_farm("late-farm")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(made, farm_id, "the first farm of a fresh chain");
+    let reg = wait_registered(vm, &mut shell);
+    eprintln!(
+        "registered node_id={} {:?} after the farm was created",
+        reg.node_id,
+        created.elapsed()
+    );
+    let node = grid
+        .node(reg.node_id)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("node {} not on the chain", reg.node_id));
+    assert_eq!(node.farm_id, farm_id, "{node:?}");
+    drop(shell);
+}

@@ -1,0 +1,459 @@
+//! Which block devices the node has and what is on them. Read-only: nothing here writes to a
+//! device, formats or mounts it.
+//!
+//! Devices come from `<sys>/class/block` (or, for tests and operators, an explicit list: see
+//! [`Discovery::devices`]). Without an explicit list, virtual devices (`loop*`, `ram*`, `zram*`,
+//! `sr*`, `dm-*`, `md*`, `nbd*`, `fd*`) and partitions are not disks. A disk is then:
+//! - [`DiskState::Ignored`]: removable, attached over USB, size 0, or cannot be examined;
+//! - [`DiskState::Pool`]: a btrfs whose label starts with [`POOL_LABEL_PREFIX`] (ours);
+//! - [`DiskState::Cache`]: a btrfs labelled [`CACHE_LABEL`], the init's interim cache disk,
+//!   left alone for now;
+//! - [`DiskState::InUse`]: the kernel refuses an exclusive open (mounted or held: the boot
+//!   medium, anything the init mounted);
+//! - [`DiskState::Empty`]: its first and last MiB are zeros, so it may become a pool;
+//! - [`DiskState::Foreign`]: anything else: data we did not write; reported, never touched.
+//!
+//! The sysfs classification (removable, USB, size, rotational) mirrors noded's
+//! `capacity::disks`; it is not shared because noded's copy is tied to its capacity errors and
+//! fixtures (see the README).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Label prefix of the pools storaged made.
+pub const POOL_LABEL_PREFIX: &str = "zos-pool-";
+/// Label of the init's cache disk.
+pub const CACHE_LABEL: &str = "zos-cache";
+/// Name prefixes of block devices that are not disks.
+pub const VIRTUAL_PREFIXES: [&str; 8] = ["loop", "ram", "zram", "sr", "dm-", "md", "nbd", "fd"];
+/// Bytes probed at each end of a disk.
+pub const PROBE_LEN: u64 = 1024 * 1024;
+
+/// Offset of the btrfs primary superblock, and of its fields.
+const BTRFS_SUPER: usize = 0x10000;
+const BTRFS_MAGIC_AT: usize = 0x40;
+const BTRFS_LABEL_AT: usize = 0x12b;
+const BTRFS_LABEL_LEN: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cannot list block devices in {path}: {source}")]
+    List {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot understand {path}: {what}")]
+    Parse { path: PathBuf, what: String },
+}
+
+/// Where to look.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// Where sysfs is mounted.
+    pub sys: PathBuf,
+    /// Where device nodes are.
+    pub dev: PathBuf,
+    /// Only these device nodes (virtual ones included); their attributes are still read from
+    /// `<sys>/class/block/<file name>`. `None`: every disk of `<sys>/class/block`.
+    pub devices: Option<Vec<PathBuf>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiskState {
+    Empty,
+    Pool { label: String },
+    Cache,
+    InUse,
+    Foreign { what: String },
+    Ignored { why: String },
+}
+
+/// A block device and what is on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub rotational: bool,
+    pub removable: bool,
+    pub model: String,
+    pub serial: String,
+    pub state: DiskState,
+}
+
+impl Discovery {
+    /// Every disk, sorted by name. A disk that cannot be examined (unreadable attributes or
+    /// device) is [`DiskState::Ignored`] with the error as the reason; only a missing
+    /// `<sys>/class/block` is an error.
+    pub fn disks(&self) -> Result<Vec<DiskInfo>, DiscoveryError> {
+        let mut nodes: Vec<(String, PathBuf)> = match &self.devices {
+            Some(list) => list
+                .iter()
+                .filter_map(|p| {
+                    let name = p.file_name()?.to_string_lossy().into_owned();
+                    Some((name, p.clone()))
+                })
+                .collect(),
+            None => {
+                let class = self.sys.join("class/block");
+                let entries = std::fs::read_dir(&class).map_err(|source| DiscoveryError::List {
+                    path: class.clone(),
+                    source,
+                })?;
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !VIRTUAL_PREFIXES.iter().any(|p| n.starts_with(p)))
+                    .filter(|n| {
+                        !self
+                            .sys
+                            .join("class/block")
+                            .join(n)
+                            .join("partition")
+                            .exists()
+                    })
+                    .map(|n| {
+                        let node = self.dev.join(&n);
+                        (n, node)
+                    })
+                    .collect()
+            }
+        };
+        nodes.sort();
+        Ok(nodes
+            .into_iter()
+            .map(|(name, node)| {
+                self.disk(&name, &node).unwrap_or_else(|error| {
+                    // One unreadable device must not keep the others from being used.
+                    tracing::warn!(disk = %name, %error, "cannot examine disk: left alone");
+                    DiskInfo {
+                        name,
+                        path: node,
+                        size: 0,
+                        rotational: false,
+                        removable: false,
+                        model: String::new(),
+                        serial: String::new(),
+                        state: DiskState::Ignored {
+                            why: error.to_string(),
+                        },
+                    }
+                })
+            })
+            .collect())
+    }
+
+    fn disk(&self, name: &str, node: &Path) -> Result<DiskInfo, DiscoveryError> {
+        let entry = self.sys.join("class/block").join(name);
+        let size_path = entry.join("size");
+        let sectors = read_number(&size_path)?;
+        let size = sectors
+            .checked_mul(512)
+            .ok_or_else(|| DiscoveryError::Parse {
+                path: size_path.clone(),
+                what: "size overflows".into(),
+            })?;
+        let rotational = read_number(&entry.join("queue/rotational"))? == 1;
+        let removable = read_optional(&entry.join("removable")).as_deref() == Some("1");
+        let model = read_optional(&entry.join("device/model")).unwrap_or_default();
+        let serial = read_optional(&entry.join("device/serial"))
+            .or_else(|| read_optional(&entry.join("serial")))
+            .unwrap_or_default();
+        let mut info = DiskInfo {
+            name: name.to_string(),
+            path: node.to_path_buf(),
+            size,
+            rotational,
+            removable,
+            model,
+            serial,
+            state: DiskState::Empty,
+        };
+        info.state = if removable {
+            ignored("removable")
+        } else if on_usb(&entry) {
+            ignored("attached over USB")
+        } else if size == 0 {
+            ignored("size 0")
+        } else {
+            probe(node, size)?
+        };
+        Ok(info)
+    }
+}
+
+fn ignored(why: &str) -> DiskState {
+    DiskState::Ignored { why: why.into() }
+}
+
+/// Reads the ends of the device and decides what it holds.
+fn probe(node: &Path, size: u64) -> Result<DiskState, DiscoveryError> {
+    let read_error = |source| DiscoveryError::Read {
+        path: node.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(node).map_err(read_error)?;
+    let head = read_at(&mut file, 0, PROBE_LEN.min(size)).map_err(read_error)?;
+    let tail_start = size.saturating_sub(PROBE_LEN).max(PROBE_LEN.min(size));
+    let tail = read_at(&mut file, tail_start, size - tail_start).map_err(read_error)?;
+    drop(file);
+
+    let label = btrfs_label(&head);
+    match label.as_deref() {
+        Some(l) if l.starts_with(POOL_LABEL_PREFIX) => {
+            return Ok(DiskState::Pool {
+                label: l.to_string(),
+            })
+        }
+        Some(CACHE_LABEL) => return Ok(DiskState::Cache),
+        _ => {}
+    }
+    if busy(node) {
+        return Ok(DiskState::InUse);
+    }
+    if head.iter().chain(tail.iter()).all(|b| *b == 0) {
+        return Ok(DiskState::Empty);
+    }
+    Ok(DiskState::Foreign {
+        what: describe(&head, label.as_deref()),
+    })
+}
+
+fn read_at(file: &mut File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Whether the kernel refuses an exclusive open (the device is mounted or held).
+fn busy(node: &Path) -> bool {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL)
+        .open(node)
+    {
+        Ok(_) => false,
+        Err(e) => e.raw_os_error() == Some(libc::EBUSY),
+    }
+}
+
+/// The label of the btrfs whose first bytes are `head`; `None` when it is not btrfs.
+pub fn btrfs_label(head: &[u8]) -> Option<String> {
+    let sb = head.get(BTRFS_SUPER..BTRFS_SUPER + BTRFS_LABEL_AT + BTRFS_LABEL_LEN)?;
+    if &sb[BTRFS_MAGIC_AT..BTRFS_MAGIC_AT + 8] != b"_BHRfS_M" {
+        return None;
+    }
+    let raw = &sb[BTRFS_LABEL_AT..BTRFS_LABEL_AT + BTRFS_LABEL_LEN];
+    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+    Some(String::from_utf8_lossy(&raw[..end]).into_owned())
+}
+
+/// A short description of foreign data, for the farmer.
+fn describe(head: &[u8], btrfs: Option<&str>) -> String {
+    if let Some(label) = btrfs {
+        return format!("a btrfs filesystem labelled {label:?}");
+    }
+    if head.get(512..520) == Some(b"EFI PART") {
+        return "a GPT partition table".into();
+    }
+    if head.get(1024 + 56..1024 + 58) == Some(&[0x53, 0xEF]) {
+        return "an ext2/3/4 filesystem".into();
+    }
+    if head.get(510..512) == Some(&[0x55, 0xAA]) {
+        return "an MBR partition table or boot sector".into();
+    }
+    "data (non-zero bytes in its first or last MiB)".into()
+}
+
+fn on_usb(entry: &Path) -> bool {
+    std::fs::read_link(entry)
+        .map(|target| {
+            target
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with("usb"))
+        })
+        .unwrap_or(false)
+}
+
+fn read_number(path: &Path) -> Result<u64, DiscoveryError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DiscoveryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.trim().parse().map_err(|_| DiscoveryError::Parse {
+        path: path.to_path_buf(),
+        what: format!("not a number: {:?}", text.trim()),
+    })
+}
+
+fn read_optional(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    struct Tree {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tree {
+        fn new() -> Tree {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir_all(dir.path().join("sys/class/block")).unwrap();
+            fs::create_dir_all(dir.path().join("dev")).unwrap();
+            Tree { dir }
+        }
+        fn disk(&self, name: &str, content: &[u8], size: u64, rotational: u8, removable: u8) {
+            let e = self.dir.path().join("sys/class/block").join(name);
+            fs::create_dir_all(e.join("queue")).unwrap();
+            fs::create_dir_all(e.join("device")).unwrap();
+            fs::write(e.join("size"), format!("{}\n", size / 512)).unwrap();
+            fs::write(e.join("queue/rotational"), format!("{rotational}\n")).unwrap();
+            fs::write(e.join("removable"), format!("{removable}\n")).unwrap();
+            fs::write(e.join("device/model"), "QEMU HARDDISK   \n").unwrap();
+            fs::write(e.join("device/serial"), format!("SN-{name}\n")).unwrap();
+            let node = self.dir.path().join("dev").join(name);
+            let f = File::create(&node).unwrap();
+            f.set_len(size).unwrap();
+            fs::write(&node, content).unwrap();
+            f.set_len(size).unwrap();
+        }
+        fn discovery(&self) -> Discovery {
+            Discovery {
+                sys: self.dir.path().join("sys"),
+                dev: self.dir.path().join("dev"),
+                devices: None,
+            }
+        }
+    }
+
+    fn btrfs_with_label(label: &str) -> Vec<u8> {
+        let mut b = vec![0u8; BTRFS_SUPER + 4096];
+        b[BTRFS_SUPER + BTRFS_MAGIC_AT..BTRFS_SUPER + BTRFS_MAGIC_AT + 8]
+            .copy_from_slice(b"_BHRfS_M");
+        let at = BTRFS_SUPER + BTRFS_LABEL_AT;
+        b[at..at + label.len()].copy_from_slice(label.as_bytes());
+        b
+    }
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn states_from_content_and_attributes() {
+        let t = Tree::new();
+        t.disk("sda", &[], 8 * MIB, 0, 0);
+        t.disk("sdb", &btrfs_with_label("zos-pool-hdd-1234"), 8 * MIB, 1, 0);
+        t.disk("sdc", &btrfs_with_label("zos-cache"), 8 * MIB, 0, 0);
+        t.disk("sdd", &btrfs_with_label("home"), 8 * MIB, 0, 0);
+        t.disk("sde", &[], 8 * MIB, 0, 1);
+        t.disk("sdf", &[], 0, 0, 0);
+        t.disk("loop0", &[], 8 * MIB, 0, 0);
+        let disks = t.discovery().disks().unwrap();
+        let states: Vec<(&str, &DiskState)> =
+            disks.iter().map(|d| (d.name.as_str(), &d.state)).collect();
+        assert_eq!(
+            states,
+            vec![
+                ("sda", &DiskState::Empty),
+                (
+                    "sdb",
+                    &DiskState::Pool {
+                        label: "zos-pool-hdd-1234".into()
+                    }
+                ),
+                ("sdc", &DiskState::Cache),
+                (
+                    "sdd",
+                    &DiskState::Foreign {
+                        what: "a btrfs filesystem labelled \"home\"".into()
+                    }
+                ),
+                ("sde", &ignored("removable")),
+                ("sdf", &ignored("size 0")),
+            ]
+        );
+        assert_eq!(disks[0].model, "QEMU HARDDISK");
+        assert_eq!(disks[0].serial, "SN-sda");
+        assert!(disks[1].rotational);
+        assert_eq!(disks[0].size, 8 * MIB);
+    }
+
+    #[test]
+    fn a_single_byte_anywhere_at_the_ends_is_foreign() {
+        let t = Tree::new();
+        t.disk("sda", &[], 8 * MIB, 0, 0);
+        let node = t.dir.path().join("dev/sda");
+        let mut f = OpenOptions::new().write(true).open(&node).unwrap();
+        f.seek(SeekFrom::Start(8 * MIB - 10)).unwrap();
+        std::io::Write::write_all(&mut f, b"x").unwrap();
+        t.disk("sdb", &[0, 0, 0, 1], 8 * MIB, 0, 0);
+        let mut gpt = vec![0u8; 1024];
+        gpt[512..520].copy_from_slice(b"EFI PART");
+        t.disk("sdc", &gpt, 8 * MIB, 0, 0);
+        let disks = t.discovery().disks().unwrap();
+        assert!(matches!(disks[0].state, DiskState::Foreign { .. }));
+        assert!(matches!(disks[1].state, DiskState::Foreign { .. }));
+        assert_eq!(
+            disks[2].state,
+            DiskState::Foreign {
+                what: "a GPT partition table".into()
+            }
+        );
+    }
+
+    #[test]
+    fn explicit_devices_include_virtual_ones() {
+        let t = Tree::new();
+        t.disk("loop7", &[], 4 * MIB, 1, 0);
+        t.disk("sda", &[], 4 * MIB, 0, 0);
+        let mut d = t.discovery();
+        d.devices = Some(vec![t.dir.path().join("dev/loop7")]);
+        let disks = d.disks().unwrap();
+        assert_eq!(disks.len(), 1);
+        assert_eq!(disks[0].name, "loop7");
+        assert_eq!(disks[0].state, DiskState::Empty);
+        assert!(disks[0].rotational);
+    }
+
+    #[test]
+    fn unreadable_disks_are_left_alone() {
+        let t = Tree::new();
+        t.disk("sda", &[], 4 * MIB, 0, 0);
+        t.disk("sdb", &[], 4 * MIB, 0, 0);
+        t.disk("sdc", &[], 4 * MIB, 0, 0);
+        fs::remove_file(t.dir.path().join("sys/class/block/sda/size")).unwrap();
+        fs::remove_file(t.dir.path().join("dev/sdb")).unwrap();
+        fs::write(
+            t.dir.path().join("sys/class/block/sdc/queue/rotational"),
+            "x",
+        )
+        .unwrap();
+        let disks = t.discovery().disks().unwrap();
+        for d in &disks {
+            let DiskState::Ignored { why } = &d.state else {
+                panic!("{d:?}");
+            };
+            assert!(why.contains(&d.name), "{why}");
+        }
+        fs::remove_dir_all(t.dir.path().join("sys/class/block")).unwrap();
+        assert!(matches!(
+            t.discovery().disks(),
+            Err(DiscoveryError::List { .. })
+        ));
+    }
+}

@@ -1,0 +1,81 @@
+//! storaged's entry point: parse flags, discover disks, create and mount pools, serve
+//! `tf.zos.Storage1`. Runs until SIGTERM/SIGINT (exit 0) or until the bus connection closes
+//! (exit 1, so the init restarts it).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use zos_env::daemon::{self, StopSignals};
+
+use storaged::discovery::Discovery;
+use storaged::service::{self, StorageService};
+use storaged::store::Storage;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "The node's disks, pools, volumes and virtual disks, on the bus as tf.zos.Storage1"
+)]
+struct Args {
+    /// Where pools are mounted (`<mnt-root>/<pool>`).
+    #[arg(long, default_value = "/mnt")]
+    mnt_root: PathBuf,
+    /// Use only these device nodes (comma-separated), including loop devices, instead of every
+    /// disk in sysfs. For tests and for operators who want to restrict storaged.
+    #[arg(long, value_delimiter = ',')]
+    devices: Option<Vec<PathBuf>>,
+    /// Where sysfs is mounted (tests).
+    #[arg(long, default_value = "/sys")]
+    sys_root: PathBuf,
+    /// Where device nodes are (tests).
+    #[arg(long, default_value = "/dev")]
+    dev_root: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    daemon::init_logging();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("storaged stops: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut stop = StopSignals::install().context("installing the stop signal handlers")?;
+
+    let discovery = Discovery {
+        sys: args.sys_root,
+        dev: args.dev_root,
+        devices: args.devices,
+    };
+    let mnt_root = args.mnt_root;
+    let storage = tokio::task::spawn_blocking(move || Storage::start(&discovery, &mnt_root))
+        .await
+        .context("setting up the pools did not finish")?
+        .context("setting up the pools")?;
+    let totals = storage.totals().context("reading pool usage")?;
+    tracing::info!(
+        pools = storage.pools().map(|p| p.len()).unwrap_or(0),
+        sru = totals.sru_total,
+        hru = totals.hru_total,
+        "storage ready"
+    );
+
+    let address = zos_bus::bus_address();
+    let conn = zos_bus::connect()
+        .await
+        .with_context(|| format!("connecting to the bus at {address}"))?;
+    service::serve(&conn, StorageService::new(storage)).await?;
+    tracing::info!(name = zos_bus::storage::NAME, path = zos_bus::storage::PATH, %address, "serving");
+
+    tokio::select! {
+        _ = stop.recv() => Ok(()),
+        _ = conn.closed() => anyhow::bail!("the bus connection to {address} closed"),
+    }
+}

@@ -1,0 +1,267 @@
+//! `tf.zos.Storage1` on the bus: the object storaged serves at `/tf/zos/Storage` under
+//! `tf.zos.Storage`. The contract (names, types, errors) lives in `zos_bus::storage`.
+//!
+//! Every call runs on a blocking thread while holding the one lock over [`Storage`], so calls are
+//! serialised and a slow disk never blocks the bus connection.
+
+use std::sync::{Arc, Mutex};
+
+use zbus::fdo::RequestNameFlags;
+use zbus::Connection;
+use zos_bus::storage::{
+    self, disk_state, Disk, Pool, StorageCapacity, StorageError, Vdisk, Volume,
+};
+
+use crate::discovery::DiskState;
+use crate::pool::Kind;
+use crate::store::{Storage, StoreError, VdiskInfo, VolumeInfo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot serve {path} on the bus: {source}")]
+    Object {
+        path: &'static str,
+        #[source]
+        source: zbus::Error,
+    },
+    #[error("cannot own bus name {name}: {source}")]
+    Name {
+        name: &'static str,
+        #[source]
+        source: zbus::Error,
+    },
+}
+
+pub struct StorageService {
+    storage: Arc<Mutex<Storage>>,
+}
+
+impl StorageService {
+    pub fn new(storage: Storage) -> Self {
+        StorageService {
+            storage: Arc::new(Mutex::new(storage)),
+        }
+    }
+
+    /// Runs `op` on a blocking thread with the storage locked, mapping errors to bus errors.
+    async fn run<T, F>(&self, method: &'static str, op: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Storage) -> Result<T, StoreError> + Send + 'static,
+    {
+        let storage = self.storage.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave btrfs half-changed in memory (the
+            // state is on disk), so a poisoned lock is still usable.
+            let guard = storage.lock().unwrap_or_else(|p| p.into_inner());
+            op(&guard)
+        })
+        .await;
+        match joined {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                let error = to_bus(error);
+                tracing::warn!(method, %error, "call failed");
+                Err(error)
+            }
+            Err(error) => Err(StorageError::Failed(format!(
+                "{method} did not finish: {error}"
+            ))),
+        }
+    }
+}
+
+fn to_bus(error: StoreError) -> StorageError {
+    let text = error.to_string();
+    match error {
+        StoreError::NoSpace(_) => StorageError::NoSpace(text),
+        StoreError::InvalidName(_) => StorageError::InvalidName(text),
+        StoreError::InvalidArgument(_) => StorageError::InvalidArgument(text),
+        StoreError::NotFound(_) => StorageError::NotFound(text),
+        StoreError::Exists(_) => StorageError::Exists(text),
+        StoreError::Btrfs(_) | StoreError::Io { .. } | StoreError::Discovery(_) => {
+            StorageError::Failed(text)
+        }
+    }
+}
+
+fn volume(v: VolumeInfo) -> Volume {
+    Volume {
+        name: v.name,
+        pool: v.pool,
+        kind: v.kind.to_string(),
+        path: v.path.to_string_lossy().into_owned(),
+        size: v.size,
+        used: v.used,
+    }
+}
+
+fn vdisk(d: VdiskInfo) -> Vdisk {
+    Vdisk {
+        name: d.name,
+        pool: d.pool,
+        path: d.path.to_string_lossy().into_owned(),
+        size: d.size,
+    }
+}
+
+fn kind(word: &str) -> Result<Kind, StoreError> {
+    Kind::parse(word).ok_or_else(|| {
+        StoreError::InvalidArgument(format!("kind {word:?} is neither \"ssd\" nor \"hdd\""))
+    })
+}
+
+#[zbus::interface(name = "tf.zos.Storage1")]
+impl StorageService {
+    async fn disks(&self) -> Result<Vec<Disk>, StorageError> {
+        self.run("Disks", |s| {
+            Ok(s.disks()
+                .iter()
+                .map(|d| {
+                    let state = match (&d.info.state, &d.pool) {
+                        (_, Some(_)) => disk_state::POOL,
+                        (DiskState::Foreign { .. }, _) => disk_state::FOREIGN,
+                        (DiskState::Cache, _) => disk_state::CACHE,
+                        (DiskState::InUse, _) => disk_state::IN_USE,
+                        // Empty or a pool that could not be made or opened: see the reason.
+                        _ => disk_state::IGNORED,
+                    };
+                    Disk {
+                        name: d.info.name.clone(),
+                        path: d.info.path.to_string_lossy().into_owned(),
+                        size: d.info.size,
+                        rotational: d.info.rotational,
+                        removable: d.info.removable,
+                        model: d.info.model.clone(),
+                        serial: d.info.serial.clone(),
+                        state: state.to_string(),
+                        pool: d.pool.clone().unwrap_or_default(),
+                        reason: d.reason.clone(),
+                    }
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn pools(&self) -> Result<Vec<Pool>, StorageError> {
+        self.run("Pools", |s| {
+            Ok(s.pools()?
+                .into_iter()
+                .map(|u| Pool {
+                    name: u.pool.name,
+                    kind: u.pool.kind.to_string(),
+                    device: u.pool.device.to_string_lossy().into_owned(),
+                    path: u.pool.path.to_string_lossy().into_owned(),
+                    size: u.pool.size,
+                    allocated: u.allocated,
+                    used: u.used,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn capacity(&self) -> Result<StorageCapacity, StorageError> {
+        self.run("Capacity", |s| {
+            let t = s.totals()?;
+            Ok(StorageCapacity {
+                sru_total: t.sru_total,
+                sru_used: t.sru_used,
+                hru_total: t.hru_total,
+                hru_used: t.hru_used,
+            })
+        })
+        .await
+    }
+
+    async fn volumes(&self) -> Result<Vec<Volume>, StorageError> {
+        self.run("Volumes", |s| {
+            Ok(s.volumes()?.into_iter().map(volume).collect())
+        })
+        .await
+    }
+
+    async fn create_volume(
+        &self,
+        name: String,
+        size: u64,
+        kind_word: String,
+    ) -> Result<Volume, StorageError> {
+        self.run("CreateVolume", move |s| {
+            s.create_volume(&name, size, kind(&kind_word)?).map(volume)
+        })
+        .await
+    }
+
+    async fn resize_volume(&self, name: String, size: u64) -> Result<Volume, StorageError> {
+        self.run("ResizeVolume", move |s| {
+            s.resize_volume(&name, size).map(volume)
+        })
+        .await
+    }
+
+    async fn delete_volume(&self, name: String) -> Result<(), StorageError> {
+        self.run("DeleteVolume", move |s| s.delete_volume(&name).map(|_| ()))
+            .await
+    }
+
+    async fn volume_usage(&self, name: String) -> Result<Volume, StorageError> {
+        self.run("VolumeUsage", move |s| s.volume_usage(&name).map(volume))
+            .await
+    }
+
+    async fn vdisks(&self) -> Result<Vec<Vdisk>, StorageError> {
+        self.run("Vdisks", |s| {
+            Ok(s.vdisks()?.into_iter().map(vdisk).collect())
+        })
+        .await
+    }
+
+    async fn create_vdisk(&self, name: String, size: u64) -> Result<Vdisk, StorageError> {
+        self.run("CreateVdisk", move |s| {
+            s.create_vdisk(&name, size).map(vdisk)
+        })
+        .await
+    }
+
+    async fn resize_vdisk(&self, name: String, size: u64) -> Result<Vdisk, StorageError> {
+        self.run("ResizeVdisk", move |s| {
+            s.resize_vdisk(&name, size).map(vdisk)
+        })
+        .await
+    }
+
+    async fn delete_vdisk(&self, name: String) -> Result<(), StorageError> {
+        self.run("DeleteVdisk", move |s| s.delete_vdisk(&name).map(|_| ()))
+            .await
+    }
+}
+
+/// Serves `service` at `/tf/zos/Storage`, then takes the name `tf.zos.Storage` (so whoever sees
+/// the name can call the object). Fails when another process owns the name.
+pub async fn serve(conn: &Connection, service: StorageService) -> Result<(), ServeError> {
+    conn.object_server()
+        .at(storage::PATH, service)
+        .await
+        .map_err(|source| ServeError::Object {
+            path: storage::PATH,
+            source,
+        })?;
+    let reply = conn
+        .request_name_with_flags(storage::NAME, RequestNameFlags::DoNotQueue.into())
+        .await
+        .map_err(|source| ServeError::Name {
+            name: storage::NAME,
+            source,
+        })?;
+    match reply {
+        zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner => {
+            Ok(())
+        }
+        other => Err(ServeError::Name {
+            name: storage::NAME,
+            source: zbus::Error::Failure(format!("the broker answered {other:?}")),
+        }),
+    }
+}
