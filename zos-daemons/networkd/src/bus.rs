@@ -90,13 +90,24 @@ impl NetworkService {
 }
 
 /// Connects to the bus (see `zos_bus::connect`), exports the object and takes the name.
-pub async fn serve(service: NetworkService) -> zbus::Result<zbus::Connection> {
-    let conn = zos_bus::connect().await?;
-    conn.object_server()
-        .at(zos_bus::network::PATH, service)
-        .await?;
-    conn.request_name(zos_bus::network::NAME).await?;
+pub async fn serve(service: NetworkService) -> Result<zbus::Connection, ServeError> {
+    let conn = zos_bus::connect().await.map_err(ServeError::Connect)?;
+    zos_bus::serve(
+        &conn,
+        zos_bus::network::PATH,
+        zos_bus::network::NAME,
+        service,
+    )
+    .await?;
     Ok(conn)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot connect to the bus: {0}")]
+    Connect(#[source] zbus::Error),
+    #[error(transparent)]
+    Serve(#[from] zos_bus::ServeError),
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use crate::resolv;
 pub enum DaemonError {
     #[error(transparent)]
     Link(#[from] LinkError),
-    #[error("cannot serve tf.zos.Network1 on the bus: {0}")]
-    Bus(#[from] zbus::Error),
+    #[error(transparent)]
+    Bus(#[from] crate::bus::ServeError),
     #[error(transparent)]
     Dhcp(#[from] dhcp::DhcpError),
 }

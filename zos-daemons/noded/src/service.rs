@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 
 use tokio::sync::watch;
-use zbus::fdo::RequestNameFlags;
 use zbus::Connection;
 use zos_bus::{node, Capacity, Dmi, Interface, RegistrationStatus};
 
@@ -15,22 +14,6 @@ use crate::capacity::interfaces;
 
 /// The node's software version (this crate's version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("cannot serve {path} on the bus: {source}")]
-    Object {
-        path: &'static str,
-        #[source]
-        source: zbus::Error,
-    },
-    #[error("cannot own bus name {name}: {source}")]
-    Name {
-        name: &'static str,
-        #[source]
-        source: zbus::Error,
-    },
-}
 
 /// The served object.
 pub struct NodeService {
@@ -105,28 +88,6 @@ impl NodeService {
 
 /// Serves `service` at `/tf/zos/Node`, then takes the name `tf.zos.Node` (in that order, so
 /// whoever sees the name can call the object). Fails when another process owns the name.
-pub async fn serve(conn: &Connection, service: NodeService) -> Result<(), ServeError> {
-    conn.object_server()
-        .at(node::PATH, service)
-        .await
-        .map_err(|source| ServeError::Object {
-            path: node::PATH,
-            source,
-        })?;
-    let reply = conn
-        .request_name_with_flags(node::NAME, RequestNameFlags::DoNotQueue.into())
-        .await
-        .map_err(|source| ServeError::Name {
-            name: node::NAME,
-            source,
-        })?;
-    match reply {
-        zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner => {
-            Ok(())
-        }
-        other => Err(ServeError::Name {
-            name: node::NAME,
-            source: zbus::Error::Failure(format!("the broker answered {other:?}")),
-        }),
-    }
+pub async fn serve(conn: &Connection, service: NodeService) -> Result<(), zos_bus::ServeError> {
+    zos_bus::serve(conn, node::PATH, node::NAME, service).await
 }

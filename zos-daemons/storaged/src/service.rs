@@ -6,7 +6,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use zbus::fdo::RequestNameFlags;
 use zbus::Connection;
 use zos_bus::storage::{
     self, disk_state, Disk, Pool, StorageCapacity, StorageError, Vdisk, Volume,
@@ -15,22 +14,6 @@ use zos_bus::storage::{
 use crate::discovery::DiskState;
 use crate::pool::Kind;
 use crate::store::{Storage, StoreError, VdiskInfo, VolumeInfo};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("cannot serve {path} on the bus: {source}")]
-    Object {
-        path: &'static str,
-        #[source]
-        source: zbus::Error,
-    },
-    #[error("cannot own bus name {name}: {source}")]
-    Name {
-        name: &'static str,
-        #[source]
-        source: zbus::Error,
-    },
-}
 
 pub struct StorageService {
     storage: Arc<Mutex<Storage>>,
@@ -240,28 +223,6 @@ impl StorageService {
 
 /// Serves `service` at `/tf/zos/Storage`, then takes the name `tf.zos.Storage` (so whoever sees
 /// the name can call the object). Fails when another process owns the name.
-pub async fn serve(conn: &Connection, service: StorageService) -> Result<(), ServeError> {
-    conn.object_server()
-        .at(storage::PATH, service)
-        .await
-        .map_err(|source| ServeError::Object {
-            path: storage::PATH,
-            source,
-        })?;
-    let reply = conn
-        .request_name_with_flags(storage::NAME, RequestNameFlags::DoNotQueue.into())
-        .await
-        .map_err(|source| ServeError::Name {
-            name: storage::NAME,
-            source,
-        })?;
-    match reply {
-        zbus::fdo::RequestNameReply::PrimaryOwner | zbus::fdo::RequestNameReply::AlreadyOwner => {
-            Ok(())
-        }
-        other => Err(ServeError::Name {
-            name: storage::NAME,
-            source: zbus::Error::Failure(format!("the broker answered {other:?}")),
-        }),
-    }
+pub async fn serve(conn: &Connection, service: StorageService) -> Result<(), zos_bus::ServeError> {
+    zos_bus::serve(conn, storage::PATH, storage::NAME, service).await
 }
