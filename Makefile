@@ -7,13 +7,13 @@ SHELL := /bin/bash
 IMAGE_DIR := out/image
 CARGO ?= cargo
 
-.PHONY: help deps build image run chain test test-unit test-boot lint fmt bench bench-boot bench-chain clean
+.PHONY: help deps build image run chain test test-unit test-boot lint fmt bench bench-boot bench-chain bench-storage clean
 
 help:
 	@echo "make run         build the image and boot a node in QEMU on a local chain (serial console on this terminal)"
 	@echo "make test        lint, unit and integration tests, image build, QEMU boot tests"
 	@echo "make image       build out/image/{vmlinux,vmlinuz,initramfs.cpio.zst,cmdline,zos.img}"
-	@echo "make bench       every benchmark (bench-boot, bench-chain)"
+	@echo "make bench       every benchmark (bench-boot, bench-chain, bench-storage)"
 	@echo "make chain       run a local TFChain on 127.0.0.1:8040"
 	@echo "make deps        install host packages and tools (run by the targets above)"
 
@@ -51,7 +51,7 @@ test-boot: image
 test: lint test-unit test-boot
 	images/reproducible-check.sh
 
-bench: bench-boot bench-chain
+bench: bench-boot bench-chain bench-storage
 
 bench-boot: image
 	$(CARGO) run --release --locked -p qemu-test --bin bench-boot
@@ -60,6 +60,11 @@ bench-boot: image
 bench-chain: image
 	$(CARGO) build --locked -p zosctl
 	$(CARGO) run --release --locked -p qemu-test --bin bench-chain
+
+# Volume create+delete through storaged's bus against the btrfs CLI, on loop devices (root).
+bench-storage: deps
+	$(CARGO) build --release --locked -p storaged --bins --examples
+	target/release/examples/bench_storage
 
 clean:
 	rm -rf out
