@@ -347,8 +347,20 @@ pub fn run() {
     };
     let (boot, rest) = load_lists(Path::new(LOAD_LIST_DIR));
 
+    // The boot list loads on a second thread while this one coldplugs the devices: both are
+    // needed before the services, and the CPU work of one (btrfs' raid6 speed test) overlaps the
+    // waits of the other.
+    let boot_list = {
+        let mut loader = Loader::new(index.clone(), dir.clone());
+        std::thread::Builder::new()
+            .name("modules-boot".into())
+            .spawn(move || {
+                let failed = load_names(&mut loader, &boot);
+                (loader.loaded, failed)
+            })
+    };
     let mut loader = Loader::new(index.clone(), dir.clone());
-    let mut failed = load_names(&mut loader, &boot);
+    let mut failed = 0;
     let mut tried: HashSet<String> = HashSet::new();
     let mut for_cpu = Vec::new();
     for pass in 1..=MAX_PASSES {
@@ -375,6 +387,14 @@ pub fn run() {
                 failed += 1;
             }
         }
+    }
+    match boot_list.map(|t| t.join()) {
+        Ok(Ok((loaded, boot_failed))) => {
+            loader.loaded.extend(loaded);
+            failed += boot_failed;
+        }
+        Ok(Err(_)) => say("modules: the boot list loader panicked"),
+        Err(e) => say(&format!("modules: cannot start the boot list loader: {e}")),
     }
     say(&format!(
         "modules: loaded {} for the boot ({}), {failed} failed",
