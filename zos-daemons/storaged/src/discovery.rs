@@ -1,9 +1,10 @@
 //! Which block devices the node has and what is on them. Read-only: nothing here writes to a
 //! device, formats or mounts it.
 //!
-//! Devices come from `<sys>/class/block` (or, for tests and operators, an explicit list: see
-//! [`Discovery::devices`]). Without an explicit list, virtual devices (`loop*`, `ram*`, `zram*`,
-//! `sr*`, `dm-*`, `md*`, `nbd*`, `fd*`) and partitions are not disks. A disk is then:
+//! Devices, their attributes and the rules that leave a device out come from `zos_disks`
+//! (shared with noded): devices are the whole disks of `<sys>/class/block` (no virtual devices,
+//! no partitions) or, for tests and operators, an explicit list (see [`Discovery::devices`]).
+//! This module decides what each disk is to storaged:
 //! - [`DiskState::Ignored`]: removable, attached over USB, size 0, or cannot be examined;
 //! - [`DiskState::Pool`]: a btrfs whose label starts with [`POOL_LABEL_PREFIX`] (ours);
 //! - [`DiskState::Cache`]: a btrfs labelled [`CACHE_LABEL`], the init's interim cache disk,
@@ -12,48 +13,21 @@
 //!   medium, anything the init mounted);
 //! - [`DiskState::Empty`]: its first and last MiB are zeros, so it may become a pool;
 //! - [`DiskState::Foreign`]: anything else: data we did not write; reported, never touched.
-//!
-//! The sysfs classification (removable, USB, size, rotational) mirrors noded's
-//! `capacity::disks`; it is not shared because noded's copy is tied to its capacity errors and
-//! fixtures (see the README).
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use zos_disks::{btrfs_label, filesystem_in, whole_disks, BlockDevice, DiskError, FsKind};
+
 /// Label prefix of the pools storaged made.
 pub const POOL_LABEL_PREFIX: &str = "zos-pool-";
 /// Label of the init's cache disk.
 pub const CACHE_LABEL: &str = "zos-cache";
-/// Name prefixes of block devices that are not disks.
-pub const VIRTUAL_PREFIXES: [&str; 8] = ["loop", "ram", "zram", "sr", "dm-", "md", "nbd", "fd"];
 /// Bytes probed at each end of a disk.
 pub const PROBE_LEN: u64 = 1024 * 1024;
-
-/// Offset of the btrfs primary superblock, and of its fields.
-const BTRFS_SUPER: usize = 0x10000;
-const BTRFS_MAGIC_AT: usize = 0x40;
-const BTRFS_LABEL_AT: usize = 0x12b;
-const BTRFS_LABEL_LEN: usize = 256;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DiscoveryError {
-    #[error("cannot list block devices in {path}: {source}")]
-    List {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("cannot understand {path}: {what}")]
-    Parse { path: PathBuf, what: String },
-}
 
 /// Where to look.
 #[derive(Debug, Clone)]
@@ -94,50 +68,27 @@ impl Discovery {
     /// Every disk, sorted by name. A disk that cannot be examined (unreadable attributes or
     /// device) is [`DiskState::Ignored`] with the error as the reason; only a missing
     /// `<sys>/class/block` is an error.
-    pub fn disks(&self) -> Result<Vec<DiskInfo>, DiscoveryError> {
-        let mut nodes: Vec<(String, PathBuf)> = match &self.devices {
+    pub fn disks(&self) -> Result<Vec<DiskInfo>, DiskError> {
+        let mut devices: Vec<BlockDevice> = match &self.devices {
             Some(list) => list
                 .iter()
                 .filter_map(|p| {
                     let name = p.file_name()?.to_string_lossy().into_owned();
-                    Some((name, p.clone()))
+                    Some(BlockDevice::new(&self.sys, &name, p.clone()))
                 })
                 .collect(),
-            None => {
-                let class = self.sys.join("class/block");
-                let entries = std::fs::read_dir(&class).map_err(|source| DiscoveryError::List {
-                    path: class.clone(),
-                    source,
-                })?;
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| !VIRTUAL_PREFIXES.iter().any(|p| n.starts_with(p)))
-                    .filter(|n| {
-                        !self
-                            .sys
-                            .join("class/block")
-                            .join(n)
-                            .join("partition")
-                            .exists()
-                    })
-                    .map(|n| {
-                        let node = self.dev.join(&n);
-                        (n, node)
-                    })
-                    .collect()
-            }
+            None => whole_disks(&self.sys, &self.dev)?,
         };
-        nodes.sort();
-        Ok(nodes
-            .into_iter()
-            .map(|(name, node)| {
-                self.disk(&name, &node).unwrap_or_else(|error| {
+        devices.sort_by(|a, b| (a.name(), a.path()).cmp(&(b.name(), b.path())));
+        Ok(devices
+            .iter()
+            .map(|device| {
+                disk(device).unwrap_or_else(|error| {
                     // One unreadable device must not keep the others from being used.
-                    tracing::warn!(disk = %name, %error, "cannot examine disk: left alone");
+                    tracing::warn!(disk = %device.name(), %error, "cannot examine disk: left alone");
                     DiskInfo {
-                        name,
-                        path: node,
+                        name: device.name().to_string(),
+                        path: device.path().to_path_buf(),
                         size: 0,
                         rotational: false,
                         removable: false,
@@ -151,44 +102,27 @@ impl Discovery {
             })
             .collect())
     }
+}
 
-    fn disk(&self, name: &str, node: &Path) -> Result<DiskInfo, DiscoveryError> {
-        let entry = self.sys.join("class/block").join(name);
-        let size_path = entry.join("size");
-        let sectors = read_number(&size_path)?;
-        let size = sectors
-            .checked_mul(512)
-            .ok_or_else(|| DiscoveryError::Parse {
-                path: size_path.clone(),
-                what: "size overflows".into(),
-            })?;
-        let rotational = read_number(&entry.join("queue/rotational"))? == 1;
-        let removable = read_optional(&entry.join("removable")).as_deref() == Some("1");
-        let model = read_optional(&entry.join("device/model")).unwrap_or_default();
-        let serial = read_optional(&entry.join("device/serial"))
-            .or_else(|| read_optional(&entry.join("serial")))
-            .unwrap_or_default();
-        let mut info = DiskInfo {
-            name: name.to_string(),
-            path: node.to_path_buf(),
-            size,
-            rotational,
-            removable,
-            model,
-            serial,
-            state: DiskState::Empty,
-        };
-        info.state = if removable {
-            ignored("removable")
-        } else if on_usb(&entry) {
-            ignored("attached over USB")
-        } else if size == 0 {
-            ignored("size 0")
-        } else {
-            probe(node, size)?
-        };
-        Ok(info)
-    }
+fn disk(device: &BlockDevice) -> Result<DiskInfo, DiskError> {
+    let size = device.size()?;
+    let rotational = device.rotational()?;
+    let removable = device.removable()?;
+    // storaged does not look for the boot medium: the kernel reports it busy (in use).
+    let state = match device.unusable(&BTreeSet::new())? {
+        Some(skip) => ignored(&skip.to_string()),
+        None => probe(device.path(), size)?,
+    };
+    Ok(DiskInfo {
+        name: device.name().to_string(),
+        path: device.path().to_path_buf(),
+        size,
+        rotational,
+        removable,
+        model: device.model(),
+        serial: device.serial(),
+        state,
+    })
 }
 
 fn ignored(why: &str) -> DiskState {
@@ -196,8 +130,8 @@ fn ignored(why: &str) -> DiskState {
 }
 
 /// Reads the ends of the device and decides what it holds.
-fn probe(node: &Path, size: u64) -> Result<DiskState, DiscoveryError> {
-    let read_error = |source| DiscoveryError::Read {
+fn probe(node: &Path, size: u64) -> Result<DiskState, DiskError> {
+    let read_error = |source| DiskError::Read {
         path: node.to_path_buf(),
         source,
     };
@@ -207,8 +141,8 @@ fn probe(node: &Path, size: u64) -> Result<DiskState, DiscoveryError> {
     let tail = read_at(&mut file, tail_start, size - tail_start).map_err(read_error)?;
     drop(file);
 
-    let label = btrfs_label(&head);
-    match label.as_deref() {
+    let btrfs = btrfs_label(&head);
+    match btrfs.as_deref() {
         Some(l) if l.starts_with(POOL_LABEL_PREFIX) => {
             return Ok(DiskState::Pool {
                 label: l.to_string(),
@@ -224,7 +158,7 @@ fn probe(node: &Path, size: u64) -> Result<DiskState, DiscoveryError> {
         return Ok(DiskState::Empty);
     }
     Ok(DiskState::Foreign {
-        what: describe(&head, label.as_deref()),
+        what: describe(&head, btrfs.as_deref()),
     })
 }
 
@@ -247,17 +181,6 @@ fn busy(node: &Path) -> bool {
     }
 }
 
-/// The label of the btrfs whose first bytes are `head`; `None` when it is not btrfs.
-pub fn btrfs_label(head: &[u8]) -> Option<String> {
-    let sb = head.get(BTRFS_SUPER..BTRFS_SUPER + BTRFS_LABEL_AT + BTRFS_LABEL_LEN)?;
-    if &sb[BTRFS_MAGIC_AT..BTRFS_MAGIC_AT + 8] != b"_BHRfS_M" {
-        return None;
-    }
-    let raw = &sb[BTRFS_LABEL_AT..BTRFS_LABEL_AT + BTRFS_LABEL_LEN];
-    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
-    Some(String::from_utf8_lossy(&raw[..end]).into_owned())
-}
-
 /// A short description of foreign data, for the farmer.
 fn describe(head: &[u8], btrfs: Option<&str>) -> String {
     if let Some(label) = btrfs {
@@ -266,7 +189,7 @@ fn describe(head: &[u8], btrfs: Option<&str>) -> String {
     if head.get(512..520) == Some(b"EFI PART") {
         return "a GPT partition table".into();
     }
-    if head.get(1024 + 56..1024 + 58) == Some(&[0x53, 0xEF]) {
+    if filesystem_in(head).map(|f| f.kind) == Some(FsKind::Ext) {
         return "an ext2/3/4 filesystem".into();
     }
     if head.get(510..512) == Some(&[0x55, 0xAA]) {
@@ -275,37 +198,11 @@ fn describe(head: &[u8], btrfs: Option<&str>) -> String {
     "data (non-zero bytes in its first or last MiB)".into()
 }
 
-fn on_usb(entry: &Path) -> bool {
-    std::fs::read_link(entry)
-        .map(|target| {
-            target
-                .components()
-                .any(|c| c.as_os_str().to_string_lossy().starts_with("usb"))
-        })
-        .unwrap_or(false)
-}
-
-fn read_number(path: &Path) -> Result<u64, DiscoveryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DiscoveryError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    text.trim().parse().map_err(|_| DiscoveryError::Parse {
-        path: path.to_path_buf(),
-        what: format!("not a number: {:?}", text.trim()),
-    })
-}
-
-fn read_optional(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs;
+    use zos_disks::testing::btrfs_with_label;
 
     struct Tree {
         dir: tempfile::TempDir,
@@ -340,15 +237,6 @@ mod tests {
                 devices: None,
             }
         }
-    }
-
-    fn btrfs_with_label(label: &str) -> Vec<u8> {
-        let mut b = vec![0u8; BTRFS_SUPER + 4096];
-        b[BTRFS_SUPER + BTRFS_MAGIC_AT..BTRFS_SUPER + BTRFS_MAGIC_AT + 8]
-            .copy_from_slice(b"_BHRfS_M");
-        let at = BTRFS_SUPER + BTRFS_LABEL_AT;
-        b[at..at + label.len()].copy_from_slice(label.as_bytes());
-        b
     }
 
     const MIB: u64 = 1024 * 1024;
@@ -451,9 +339,6 @@ mod tests {
             assert!(why.contains(&d.name), "{why}");
         }
         fs::remove_dir_all(t.dir.path().join("sys/class/block")).unwrap();
-        assert!(matches!(
-            t.discovery().disks(),
-            Err(DiscoveryError::List { .. })
-        ));
+        assert!(matches!(t.discovery().disks(), Err(DiskError::List { .. })));
     }
 }

@@ -18,7 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::btrfs::{self, BtrfsError};
-use crate::discovery::{Discovery, DiscoveryError, DiskInfo, DiskState};
+use crate::discovery::{Discovery, DiskInfo, DiskState};
 use crate::names::{self, NameError};
 use crate::pool::{self, Kind, Pool, PoolError};
 
@@ -44,7 +44,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Discovery(#[from] DiscoveryError),
+    Discovery(#[from] zos_disks::DiskError),
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {

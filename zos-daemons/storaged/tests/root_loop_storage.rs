@@ -10,10 +10,11 @@ use std::path::Path;
 
 use common::{entries, Env, MIB};
 use storaged::btrfs;
-use storaged::discovery::{btrfs_label, DiskState};
+use storaged::discovery::DiskState;
 use storaged::names::NameError;
 use storaged::pool::Kind;
 use storaged::store::{Storage, StoreError};
+use zos_disks::btrfs_label;
 
 fn label_of(dev: &Path) -> Option<String> {
     let mut head = vec![0u8; 0x20000];

@@ -1,26 +1,18 @@
 //! SRU / HRU: which block devices count, and as what.
 //!
-//! Every entry of `<sys>/class/block` is classified; a device counts when it is a whole disk
-//! that is not:
-//! - virtual or not a disk by name: `loop*`, `ram*`, `zram*`, `sr*` (optical), `dm-*`, `md*`,
-//!   `nbd*`, `fd*`;
-//! - a partition (has a `partition` attribute);
-//! - removable media (`removable` = 1: card readers, most USB sticks);
-//! - attached over USB (its sysfs device path runs through a `usb` node), like zos does;
-//! - the boot medium (see [`super::boot`]);
-//! - empty (size 0, e.g. a card reader without a card).
-//!
-//! A counted disk is SSD (SRU) when `queue/rotational` is 0 and HDD (HRU) when it is 1; its size
-//! is `size` (always in 512-byte sectors) × 512.
+//! The block devices, their attributes and the rules that leave a device out (not a whole
+//! disk, removable, USB, boot medium, size 0) are `zos_disks`'s, shared with storaged; this
+//! module does the accounting on top: a counted disk is SSD (SRU) when `queue/rotational` is 0
+//! and HDD (HRU) when it is 1, with its size in bytes. A sysfs problem is an error (capacity
+//! must not be reported wrong).
 
 use std::collections::BTreeSet;
-use std::io;
-use std::path::Path;
 
-use super::{boot, parse_error, read_string, CapacityError, Roots};
+use zos_disks::{whole_disks, BlockDevice};
 
-/// Name prefixes of block devices that are never capacity.
-pub const VIRTUAL_PREFIXES: [&str; 8] = ["loop", "ram", "zram", "sr", "dm-", "md", "nbd", "fd"];
+pub use zos_disks::Skip;
+
+use super::{CapacityError, Roots};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiskKind {
@@ -37,26 +29,10 @@ pub struct Disk {
     pub size: u64,
 }
 
-/// Why a block device does not count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Skip {
-    Virtual,
-    Partition,
-    Removable,
-    Usb,
-    BootMedium,
-    Empty,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Counted(Disk),
     Skipped(Skip),
-}
-
-/// Whether `name` is a virtual or non-disk device by its name alone.
-pub fn is_virtual(name: &str) -> bool {
-    VIRTUAL_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// Classifies block device `name` (an entry of `<sys>/class/block`).
@@ -65,66 +41,41 @@ pub fn classify(
     name: &str,
     boot_disks: &BTreeSet<String>,
 ) -> Result<Verdict, CapacityError> {
-    if is_virtual(name) {
-        return Ok(Verdict::Skipped(Skip::Virtual));
+    verdict(
+        &BlockDevice::new(&roots.sys, name, roots.dev.join(name)),
+        boot_disks,
+    )
+}
+
+fn verdict(device: &BlockDevice, boot_disks: &BTreeSet<String>) -> Result<Verdict, CapacityError> {
+    if let Some(skip) = device.skip(boot_disks)? {
+        return Ok(Verdict::Skipped(skip));
     }
-    let entry = roots.sys.join("class/block").join(name);
-    if entry.join("partition").exists() {
-        return Ok(Verdict::Skipped(Skip::Partition));
-    }
-    if read_flag(&entry.join("removable"))? == Some(1) {
-        return Ok(Verdict::Skipped(Skip::Removable));
-    }
-    if on_usb(&entry) {
-        return Ok(Verdict::Skipped(Skip::Usb));
-    }
-    if boot_disks.contains(name) {
-        return Ok(Verdict::Skipped(Skip::BootMedium));
-    }
-    let size_path = entry.join("size");
-    let sectors = read_number(&size_path)?;
-    if sectors == 0 {
-        return Ok(Verdict::Skipped(Skip::Empty));
-    }
-    let size = sectors
-        .checked_mul(512)
-        .ok_or_else(|| parse_error(&size_path, "size overflows"))?;
-    let rot_path = entry.join("queue/rotational");
-    let kind = match read_number(&rot_path)? {
-        0 => DiskKind::Ssd,
-        1 => DiskKind::Hdd,
-        other => return Err(parse_error(&rot_path, format!("rotational is {other}"))),
+    let size = device.size()?;
+    let kind = if device.rotational()? {
+        DiskKind::Hdd
+    } else {
+        DiskKind::Ssd
     };
     Ok(Verdict::Counted(Disk {
-        name: name.to_string(),
+        name: device.name().to_string(),
         kind,
         size,
     }))
 }
 
-/// The disks that count into capacity, sorted by name. Skipped devices are logged.
+/// The disks that count into capacity, sorted by name. Skipped disks are logged.
 pub fn eligible_disks(roots: &Roots) -> Result<Vec<Disk>, CapacityError> {
-    let boot_disks = boot::boot_disks(roots);
-    let class = roots.sys.join("class/block");
-    let entries = std::fs::read_dir(&class).map_err(|source| CapacityError::Read {
-        path: class.clone(),
-        source,
-    })?;
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let boot_disks = zos_disks::boot_disks(roots);
     let mut disks = Vec::new();
-    for name in names {
-        match classify(roots, &name, &boot_disks)? {
+    for device in whole_disks(&roots.sys, &roots.dev)? {
+        match verdict(&device, &boot_disks)? {
             Verdict::Counted(disk) => {
                 tracing::info!(disk = %disk.name, kind = ?disk.kind, size = disk.size, "disk counted");
                 disks.push(disk);
             }
-            Verdict::Skipped(Skip::Virtual | Skip::Partition) => {}
             Verdict::Skipped(reason) => {
-                tracing::info!(disk = %name, ?reason, "disk not counted");
+                tracing::info!(disk = %device.name(), ?reason, "disk not counted");
             }
         }
     }
@@ -139,40 +90,11 @@ pub fn totals(disks: &[Disk]) -> (u64, u64) {
     })
 }
 
-fn on_usb(entry: &Path) -> bool {
-    std::fs::read_link(entry)
-        .map(|target| {
-            target
-                .components()
-                .any(|c| c.as_os_str().to_string_lossy().starts_with("usb"))
-        })
-        .unwrap_or(false)
-}
-
-fn read_number(path: &Path) -> Result<u64, CapacityError> {
-    let text = read_string(path)?;
-    text.trim()
-        .parse()
-        .map_err(|_| parse_error(path, format!("not a number: {:?}", text.trim())))
-}
-
-/// A 0/1 attribute; `None` when the kernel does not provide it.
-fn read_flag(path: &Path) -> Result<Option<u64>, CapacityError> {
-    match std::fs::read_to_string(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        _ => read_number(path).map(Some),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::capacity::fixture::Tree;
-
-    const PCI: &str = "pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0";
-    const NVME: &str = "pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0";
-    const USB: &str = "pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0";
-    const VIRT: &str = "virtual";
+    use zos_disks::testing::{NVME, PCI, USB, VIRT};
 
     fn none() -> BTreeSet<String> {
         BTreeSet::new()
@@ -250,5 +172,22 @@ mod tests {
             eligible_disks(&t.roots),
             Err(CapacityError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn boot_medium_is_not_counted() {
+        const VDA: &str = "pci0000:00/0000:00:04.0/virtio2";
+        const VDB: &str = "pci0000:00/0000:00:05.0/virtio3";
+        let t = Tree::new();
+        t.disk(VDA, "vda", "254:0", 100_000, 1, 0);
+        t.partition(VDA, "vda", "vda1", "254:1");
+        t.disk(VDB, "vdb", "254:16", 1000, 0, 0);
+        t.dev_node("vda1", &zos_disks::testing::fat32_with_label("ZOSBOOT"));
+        let names: Vec<String> = eligible_disks(&t.roots)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, vec!["vdb"]);
     }
 }

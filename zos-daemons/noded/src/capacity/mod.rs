@@ -8,38 +8,23 @@
 //! - CRU: logical CPUs online (`/sys/devices/system/cpu/online`, else `processor` entries in
 //!   `/proc/cpuinfo`).
 //! - MRU: `MemTotal` of `/proc/meminfo`, in bytes.
-//! - SRU / HRU: sizes of the eligible whole disks (see [`disks`]) with `queue/rotational` 0 / 1.
+//! - SRU / HRU: sizes of the eligible whole disks (see [`disks`]) with `queue/rotational` 0 / 1;
+//!   block devices, their attributes, skip rules and the boot medium come from `zos_disks`.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use zos_bus::{Capacity, Dmi};
+use zos_disks::DiskError;
 
-pub mod boot;
+pub use zos_disks::Roots;
+
 pub mod cpu;
 pub mod disks;
 pub mod dmi;
 pub mod interfaces;
 pub mod memory;
 pub mod platform;
-
-/// Where the kernel's pseudo filesystems (and device nodes) are mounted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Roots {
-    pub proc: PathBuf,
-    pub sys: PathBuf,
-    pub dev: PathBuf,
-}
-
-impl Default for Roots {
-    fn default() -> Self {
-        Roots {
-            proc: PathBuf::from("/proc"),
-            sys: PathBuf::from("/sys"),
-            dev: PathBuf::from("/dev"),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CapacityError {
@@ -53,6 +38,17 @@ pub enum CapacityError {
     Parse { path: PathBuf, what: String },
     #[error("listing the host's addresses (getifaddrs) failed: {0}")]
     Addresses(#[source] nix::Error),
+}
+
+impl From<DiskError> for CapacityError {
+    fn from(error: DiskError) -> Self {
+        match error {
+            DiskError::List { path, source } | DiskError::Read { path, source } => {
+                CapacityError::Read { path, source }
+            }
+            DiskError::Parse { path, what } => CapacityError::Parse { path, what },
+        }
+    }
 }
 
 /// Everything measured once at start.
@@ -92,91 +88,7 @@ fn parse_error(path: &Path, what: impl Into<String>) -> CapacityError {
 
 #[cfg(test)]
 pub(crate) mod fixture {
-    //! Builders for fake `/proc`, `/sys` and `/dev` trees shaped like the kernel's.
+    //! Fake `/proc`, `/sys` and `/dev` trees shaped like the kernel's (shared with zos-disks).
 
-    use std::fs;
-    use std::os::unix::fs::symlink;
-    use std::path::Path;
-
-    use super::Roots;
-
-    pub struct Tree {
-        pub dir: tempfile::TempDir,
-        pub roots: Roots,
-    }
-
-    impl Tree {
-        pub fn new() -> Self {
-            let dir = tempfile::tempdir().unwrap();
-            let roots = Roots {
-                proc: dir.path().join("proc"),
-                sys: dir.path().join("sys"),
-                dev: dir.path().join("dev"),
-            };
-            for d in [&roots.proc, &roots.sys, &roots.dev] {
-                fs::create_dir_all(d).unwrap();
-            }
-            fs::create_dir_all(roots.sys.join("class/block")).unwrap();
-            fs::create_dir_all(roots.proc.join("self")).unwrap();
-            fs::write(roots.proc.join("self/mountinfo"), "").unwrap();
-            Tree { dir, roots }
-        }
-
-        pub fn write(&self, rel: &str, content: &str) {
-            let path = self.dir.path().join(rel);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, content).unwrap();
-        }
-
-        /// A whole disk at `devices/<parent>/block/<name>` with a class symlink and a
-        /// `dev/block/<devnum>` symlink, as the kernel lays them out.
-        pub fn disk(
-            &self,
-            parent: &str,
-            name: &str,
-            devnum: &str,
-            sectors: u64,
-            rotational: u8,
-            removable: u8,
-        ) {
-            let rel = format!("devices/{parent}/block/{name}");
-            let dir = self.roots.sys.join(&rel);
-            fs::create_dir_all(dir.join("queue")).unwrap();
-            fs::write(dir.join("size"), format!("{sectors}\n")).unwrap();
-            fs::write(dir.join("removable"), format!("{removable}\n")).unwrap();
-            fs::write(dir.join("queue/rotational"), format!("{rotational}\n")).unwrap();
-            fs::write(dir.join("dev"), format!("{devnum}\n")).unwrap();
-            self.links(name, &rel, devnum);
-        }
-
-        /// Partition `part` (number `n`) of disk `disk` created with [`Tree::disk`].
-        pub fn partition(&self, parent: &str, disk: &str, part: &str, devnum: &str) {
-            let rel = format!("devices/{parent}/block/{disk}/{part}");
-            let dir = self.roots.sys.join(&rel);
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(dir.join("partition"), "1\n").unwrap();
-            fs::write(dir.join("size"), "2048\n").unwrap();
-            fs::write(dir.join("dev"), format!("{devnum}\n")).unwrap();
-            self.links(part, &rel, devnum);
-        }
-
-        fn links(&self, name: &str, rel: &str, devnum: &str) {
-            symlink(
-                Path::new("../..").join(rel),
-                self.roots.sys.join("class/block").join(name),
-            )
-            .unwrap();
-            fs::create_dir_all(self.roots.sys.join("dev/block")).unwrap();
-            symlink(
-                Path::new("../..").join(rel),
-                self.roots.sys.join("dev/block").join(devnum),
-            )
-            .unwrap();
-        }
-
-        /// A device node stand-in: a regular file with `content` at `dev/<name>`.
-        pub fn dev_node(&self, name: &str, content: &[u8]) {
-            fs::write(self.roots.dev.join(name), content).unwrap();
-        }
-    }
+    pub use zos_disks::testing::Tree;
 }

@@ -1,29 +1,25 @@
-//! Which disk holds the boot medium, so it is not counted as capacity.
+//! Which disks hold the boot medium, so the node neither counts nor uses them.
 //!
 //! A disk is the boot medium when either
 //! - it backs one of the mounts `/`, `/boot`, `/boot/efi` or `/efi` (from
 //!   `<proc>/self/mountinfo`; on a node booted from an initramfs `/` has no disk), or
 //! - it or one of its partitions holds a filesystem labelled [`BOOT_LABEL`] (the label every
-//!   image recipe gives the boot partition). The label is read from the device's superblock
-//!   (`<dev>/<name>`): FAT12/16/32, ext2/3/4 and ISO 9660 are recognised.
+//!   image recipe gives the boot partition), read with [`crate::label::read_label`].
 //!
 //! Only a few KiB at the start of each device are read; nothing is mounted or written.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::{disks, Roots};
+use crate::block::is_virtual;
+use crate::label::read_label;
+use crate::Roots;
 
 /// Filesystem label of the node's boot partition.
 pub const BOOT_LABEL: &str = "ZOSBOOT";
 
 /// Mount points whose backing disk is the boot medium.
 pub const BOOT_MOUNTS: [&str; 4] = ["/", "/boot", "/boot/efi", "/efi"];
-
-/// Bytes read from a device to find its label (the ISO 9660 volume descriptor ends here).
-const LABEL_PROBE_LEN: usize = 0x8800;
 
 /// Names of the whole disks that hold the boot medium. Problems reading a device are logged and
 /// that device is not considered a boot medium.
@@ -49,7 +45,7 @@ pub fn boot_disks(roots: &Roots) -> BTreeSet<String> {
     };
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if disks::is_virtual(&name) {
+        if is_virtual(&name) {
             continue;
         }
         let node = roots.dev.join(&name);
@@ -95,110 +91,12 @@ fn disk_of(entry: &Path) -> Option<String> {
     }
 }
 
-/// The filesystem label of the device or image at `path`, if its filesystem is one we know.
-pub fn read_label(path: &Path) -> io::Result<Option<String>> {
-    let mut buf = Vec::with_capacity(LABEL_PROBE_LEN);
-    File::open(path)?
-        .take(LABEL_PROBE_LEN as u64)
-        .read_to_end(&mut buf)?;
-    Ok(label_in(&buf))
-}
-
-/// Finds a label in the first bytes of a filesystem.
-pub fn label_in(buf: &[u8]) -> Option<String> {
-    let at = |start: usize, len: usize| buf.get(start..start + len);
-    // ext2/3/4: superblock at 1024, magic 0xEF53 at +56, volume name at +120 (16 bytes).
-    if at(1024 + 56, 2) == Some(&[0x53, 0xEF]) {
-        return at(1024 + 120, 16).and_then(clean);
-    }
-    // ISO 9660: primary volume descriptor at 0x8000, "CD001" at +1, volume id at +40.
-    if at(0x8001, 5) == Some(b"CD001") {
-        return at(0x8028, 32).and_then(clean);
-    }
-    // FAT32: "FAT32   " at 0x52, label at 0x47 (11 bytes).
-    if at(0x52, 8) == Some(b"FAT32   ") {
-        return at(0x47, 11).and_then(clean);
-    }
-    // FAT12/16: "FAT1x   " at 0x36, label at 0x2B (11 bytes).
-    if at(0x36, 4) == Some(b"FAT1") {
-        return at(0x2B, 11).and_then(clean);
-    }
-    None
-}
-
-fn clean(raw: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
-    let text = text.trim_matches(|c: char| c == '\0' || c == ' ');
-    (!text.is_empty() && text != "NO NAME").then(|| text.to_string())
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::capacity::fixture::Tree;
+    use crate::testing::{ext4_with_label, fat32_with_label, Tree};
 
     const PCI: &str = "pci0000:00/0000:00:04.0/virtio2";
-
-    pub fn fat32_with_label(label: &str) -> Vec<u8> {
-        let mut b = vec![0u8; 4096];
-        b[0x52..0x5A].copy_from_slice(b"FAT32   ");
-        let mut l = [b' '; 11];
-        l[..label.len()].copy_from_slice(label.as_bytes());
-        b[0x47..0x52].copy_from_slice(&l);
-        b[510] = 0x55;
-        b[511] = 0xAA;
-        b
-    }
-
-    fn fat16_with_label(label: &str) -> Vec<u8> {
-        let mut b = vec![0u8; 4096];
-        b[0x36..0x3E].copy_from_slice(b"FAT16   ");
-        let mut l = [b' '; 11];
-        l[..label.len()].copy_from_slice(label.as_bytes());
-        b[0x2B..0x36].copy_from_slice(&l);
-        b
-    }
-
-    fn ext4_with_label(label: &str) -> Vec<u8> {
-        let mut b = vec![0u8; 4096];
-        b[1024 + 56] = 0x53;
-        b[1024 + 57] = 0xEF;
-        b[1024 + 120..1024 + 120 + label.len()].copy_from_slice(label.as_bytes());
-        b
-    }
-
-    fn iso_with_label(label: &str) -> Vec<u8> {
-        let mut b = vec![0u8; 0x8800];
-        b[0x8000] = 1;
-        b[0x8001..0x8006].copy_from_slice(b"CD001");
-        let mut l = [b' '; 32];
-        l[..label.len()].copy_from_slice(label.as_bytes());
-        b[0x8028..0x8048].copy_from_slice(&l);
-        b
-    }
-
-    #[test]
-    fn labels_of_known_filesystems() {
-        assert_eq!(
-            label_in(&fat32_with_label("ZOSBOOT")).as_deref(),
-            Some("ZOSBOOT")
-        );
-        assert_eq!(
-            label_in(&fat16_with_label("ZOSBOOT")).as_deref(),
-            Some("ZOSBOOT")
-        );
-        assert_eq!(
-            label_in(&ext4_with_label("zosboot")).as_deref(),
-            Some("zosboot")
-        );
-        assert_eq!(
-            label_in(&iso_with_label("ZOSBOOT")).as_deref(),
-            Some("ZOSBOOT")
-        );
-        assert_eq!(label_in(&fat32_with_label("NO NAME")), None);
-        assert_eq!(label_in(&[0u8; 8192]), None);
-        assert_eq!(label_in(&[]), None);
-    }
 
     #[test]
     fn mountinfo_boot_mounts() {
@@ -263,13 +161,6 @@ bad line
         // vdb has no device node here: unreadable devices are simply not the boot medium.
         let found: Vec<String> = boot_disks(&t.roots).into_iter().collect();
         assert_eq!(found, vec!["vda"]);
-
-        let names: Vec<String> = disks::eligible_disks(&t.roots)
-            .unwrap()
-            .into_iter()
-            .map(|d| d.name)
-            .collect();
-        assert_eq!(names, vec!["vdb"]);
     }
 
     #[test]
