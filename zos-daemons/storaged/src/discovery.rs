@@ -11,22 +11,25 @@
 //!   left alone for now;
 //! - [`DiskState::InUse`]: the kernel refuses an exclusive open (mounted or held: the boot
 //!   medium, anything the init mounted);
-//! - [`DiskState::Empty`]: its first and last MiB are zeros, so it may become a pool;
+//! - [`DiskState::Empty`]: blank by `zos_disks::is_empty` (first and last MiB and the btrfs
+//!   superblock area all zeros), so it may become a pool;
 //! - [`DiskState::Foreign`]: anything else: data we did not write; reported, never touched.
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use zos_disks::{btrfs_label, filesystem_in, whole_disks, BlockDevice, DiskError, FsKind};
+use zos_disks::{
+    btrfs_label, filesystem_in, is_empty, whole_disks, BlockDevice, DiskError, FsKind,
+};
 
 /// Label prefix of the pools storaged made.
 pub const POOL_LABEL_PREFIX: &str = "zos-pool-";
 /// Label of the init's cache disk.
 pub const CACHE_LABEL: &str = "zos-cache";
-/// Bytes probed at each end of a disk.
+/// Bytes read from the start of a disk to recognise and describe what it holds.
 pub const PROBE_LEN: u64 = 1024 * 1024;
 
 /// Where to look.
@@ -136,9 +139,12 @@ fn probe(node: &Path, size: u64) -> Result<DiskState, DiskError> {
         source,
     };
     let mut file = File::open(node).map_err(read_error)?;
-    let head = read_at(&mut file, 0, PROBE_LEN.min(size)).map_err(read_error)?;
-    let tail_start = size.saturating_sub(PROBE_LEN).max(PROBE_LEN.min(size));
-    let tail = read_at(&mut file, tail_start, size - tail_start).map_err(read_error)?;
+    let mut head = Vec::with_capacity(PROBE_LEN.min(size) as usize);
+    (&mut file)
+        .take(PROBE_LEN.min(size))
+        .read_to_end(&mut head)
+        .map_err(read_error)?;
+    let empty = is_empty(&mut file, size).map_err(read_error)?;
     drop(file);
 
     let btrfs = btrfs_label(&head);
@@ -154,19 +160,12 @@ fn probe(node: &Path, size: u64) -> Result<DiskState, DiskError> {
     if busy(node) {
         return Ok(DiskState::InUse);
     }
-    if head.iter().chain(tail.iter()).all(|b| *b == 0) {
+    if empty {
         return Ok(DiskState::Empty);
     }
     Ok(DiskState::Foreign {
         what: describe(&head, btrfs.as_deref()),
     })
-}
-
-fn read_at(file: &mut File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
-    file.seek(SeekFrom::Start(offset))?;
-    let mut buf = Vec::with_capacity(len as usize);
-    file.take(len).read_to_end(&mut buf)?;
-    Ok(buf)
 }
 
 /// Whether the kernel refuses an exclusive open (the device is mounted or held).
@@ -195,13 +194,14 @@ fn describe(head: &[u8], btrfs: Option<&str>) -> String {
     if head.get(510..512) == Some(&[0x55, 0xAA]) {
         return "an MBR partition table or boot sector".into();
     }
-    "data (non-zero bytes in its first or last MiB)".into()
+    "data (non-zero bytes in its first or last MiB, or fewer bytes than its size)".into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs;
+    use std::io::{Seek, SeekFrom};
     use zos_disks::testing::btrfs_with_label;
 
     struct Tree {
@@ -293,6 +293,13 @@ mod tests {
         let mut gpt = vec![0u8; 1024];
         gpt[512..520].copy_from_slice(b"EFI PART");
         t.disk("sdc", &gpt, 8 * MIB, 0, 0);
+        // A device shorter than sysfs says cannot be shown to be blank.
+        t.disk("sdd", &[], 8 * MIB, 0, 0);
+        fs::write(
+            t.dir.path().join("sys/class/block/sdd/size"),
+            format!("{}\n", 16 * MIB / 512),
+        )
+        .unwrap();
         let disks = t.discovery().disks().unwrap();
         assert!(matches!(disks[0].state, DiskState::Foreign { .. }));
         assert!(matches!(disks[1].state, DiskState::Foreign { .. }));
@@ -300,6 +307,14 @@ mod tests {
             disks[2].state,
             DiskState::Foreign {
                 what: "a GPT partition table".into()
+            }
+        );
+        assert_eq!(
+            disks[3].state,
+            DiskState::Foreign {
+                what:
+                    "data (non-zero bytes in its first or last MiB, or fewer bytes than its size)"
+                        .into()
             }
         );
     }

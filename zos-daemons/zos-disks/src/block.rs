@@ -12,7 +12,7 @@
 //! - empty (size 0, e.g. a card reader without a card).
 //!
 //! Sizes are `size` (always in 512-byte sectors) × 512; rotational is `queue/rotational`
-//! (0 or 1).
+//! (0 or 1); read-only is `ro` (0 or 1).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -121,12 +121,7 @@ impl BlockDevice {
 
     /// `queue/rotational`: true for spinning disks (HDD), false for SSDs.
     pub fn rotational(&self) -> Result<bool, DiskError> {
-        let rot_path = self.entry.join("queue/rotational");
-        match read_number(&rot_path)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(parse_error(&rot_path, format!("rotational is {other}"))),
-        }
+        read_flag(&self.entry.join("queue/rotational"), "rotational")
     }
 
     /// `removable` is 1; a device without the attribute is not removable.
@@ -136,6 +131,11 @@ impl BlockDevice {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             _ => Ok(read_number(&path)? == 1),
         }
+    }
+
+    /// `ro` is 1: the kernel refuses writes (a write-protected card, a read-only LUN).
+    pub fn read_only(&self) -> Result<bool, DiskError> {
+        read_flag(&self.entry.join("ro"), "ro")
     }
 
     /// Whether the device hangs off a USB controller.
@@ -209,6 +209,15 @@ fn read_number(path: &Path) -> Result<u64, DiskError> {
         .map_err(|_| parse_error(path, format!("not a number: {:?}", text.trim())))
 }
 
+/// A 0/1 attribute named `what`.
+fn read_flag(path: &Path, what: &str) -> Result<bool, DiskError> {
+    match read_number(path)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(parse_error(path, format!("{what} is {other}"))),
+    }
+}
+
 fn read_optional(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let text = text.trim();
@@ -249,6 +258,7 @@ mod tests {
         assert!(!nvme.rotational().unwrap());
         assert!(!nvme.removable().unwrap());
         assert!(!nvme.usb());
+        assert!(!nvme.read_only().unwrap());
         assert_eq!(
             (nvme.model(), nvme.serial()),
             (String::new(), "S4EW".into())
@@ -362,8 +372,13 @@ mod tests {
             .contains("size overflows"));
         t.write(&format!("sys/devices/{PCI}/block/sda/removable"), "yes\n");
         assert!(matches!(sda.removable(), Err(DiskError::Parse { .. })));
+        t.write(&format!("sys/devices/{PCI}/block/sda/ro"), "1\n");
+        assert!(sda.read_only().unwrap());
+        t.write(&format!("sys/devices/{PCI}/block/sda/ro"), "2\n");
+        assert!(matches!(sda.read_only(), Err(DiskError::Parse { .. })));
         let missing = device(&t, "sdz");
         assert!(matches!(missing.size(), Err(DiskError::Read { .. })));
+        assert!(matches!(missing.read_only(), Err(DiskError::Read { .. })));
     }
 
     #[test]

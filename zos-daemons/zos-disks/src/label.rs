@@ -87,14 +87,20 @@ pub fn btrfs_label(head: &[u8]) -> Option<String> {
     }
 }
 
-/// The filesystem label of the device or image at `path`, if its filesystem is one we know.
-/// Reads at most [`LABEL_PROBE_LEN`] bytes.
-pub fn read_label(path: &Path) -> io::Result<Option<String>> {
+/// The first [`LABEL_PROBE_LEN`] bytes (fewer when the device is shorter) of the device or
+/// image at `path`: enough for [`filesystem_in`], [`label_in`] and [`btrfs_label`].
+pub fn read_head(path: &Path) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(LABEL_PROBE_LEN);
     File::open(path)?
         .take(LABEL_PROBE_LEN as u64)
         .read_to_end(&mut buf)?;
-    Ok(label_in(&buf))
+    Ok(buf)
+}
+
+/// The filesystem label of the device or image at `path`, if its filesystem is one we know.
+/// Reads at most [`LABEL_PROBE_LEN`] bytes.
+pub fn read_label(path: &Path) -> io::Result<Option<String>> {
+    Ok(label_in(&read_head(path)?))
 }
 
 fn clean(raw: &[u8]) -> Option<String> {
@@ -164,7 +170,13 @@ mod tests {
         // Unlabelled btrfs: an empty label, not "not btrfs".
         assert_eq!(btrfs_label(&btrfs_with_label("")).as_deref(), Some(""));
         assert_eq!(btrfs_label(&ext4_with_label("zos-cache")), None);
-        // Too short to hold the superblock.
+        assert_eq!(
+            btrfs_label(&btrfs_with_label("data")).as_deref(),
+            Some("data")
+        );
+        // Zeros, or too short to hold the superblock: not btrfs.
+        assert_eq!(btrfs_label(&[0u8; 4 << 20]), None);
+        assert_eq!(btrfs_label(&[0u8; 1000]), None);
         let short = btrfs_with_label("zos-cache");
         assert_eq!(btrfs_label(&short[..BTRFS_SUPER + 0x100]), None);
     }
@@ -180,6 +192,10 @@ mod tests {
             read_label(&image).unwrap().as_deref(),
             Some("zos-pool-hdd-00000001")
         );
+        let head = read_head(&image).unwrap();
+        assert_eq!(head.len(), LABEL_PROBE_LEN);
+        assert_eq!(btrfs_label(&head).as_deref(), Some("zos-pool-hdd-00000001"));
         assert!(read_label(&dir.path().join("missing")).is_err());
+        assert!(read_head(&dir.path().join("missing")).is_err());
     }
 }

@@ -9,13 +9,15 @@
 //! - the rules that make a whole disk unusable for the node: removable, USB, boot medium,
 //!   size 0 ([`BlockDevice::unusable`], [`Skip`]);
 //! - finding the boot medium ([`boot`]) and reading filesystem signatures and labels
-//!   ([`label`]).
+//!   ([`label`]);
+//! - the one emptiness check (first and last MiB and the btrfs superblock area all zero) that
+//!   says a disk may be formatted ([`empty`]).
 //!
 //! The roots (`/proc`, `/sys`, `/dev`) are injectable ([`Roots`]) so tests use fixture trees
 //! (see the `testing` feature).
 //!
 //! Read-only: this crate never writes to, partitions, formats, mounts or holds a disk; it only
-//! reads sysfs attributes and the first bytes of device nodes. What to do with a disk is the
+//! reads sysfs attributes and the first and last bytes of device nodes. What to do with a disk is the
 //! caller's decision (storaged owns disks).
 
 use std::io;
@@ -23,13 +25,15 @@ use std::path::PathBuf;
 
 pub mod block;
 pub mod boot;
+pub mod empty;
 pub mod label;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use block::{is_virtual, whole_disks, BlockDevice, Skip, VIRTUAL_PREFIXES};
 pub use boot::{boot_disks, BOOT_LABEL};
-pub use label::{btrfs_label, filesystem_in, label_in, read_label, Filesystem, FsKind};
+pub use empty::{is_empty, is_empty_at};
+pub use label::{btrfs_label, filesystem_in, label_in, read_head, read_label, Filesystem, FsKind};
 
 /// Where the kernel's pseudo filesystems (and device nodes) are mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]

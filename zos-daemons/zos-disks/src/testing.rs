@@ -69,6 +69,7 @@ impl Tree {
         fs::create_dir_all(dir.join("queue")).unwrap();
         fs::write(dir.join("size"), format!("{sectors}\n")).unwrap();
         fs::write(dir.join("removable"), format!("{removable}\n")).unwrap();
+        fs::write(dir.join("ro"), "0\n").unwrap();
         fs::write(dir.join("queue/rotational"), format!("{rotational}\n")).unwrap();
         fs::write(dir.join("dev"), format!("{devnum}\n")).unwrap();
         self.links(name, &rel, devnum);
