@@ -194,44 +194,34 @@ pub async fn capture(
     };
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = [0u8; 8192];
+    let emit = |text: &[u8]| {
+        logs.line(
+            &service,
+            &label,
+            stream,
+            &String::from_utf8_lossy(text),
+            console,
+        )
+    };
     loop {
         let n = match rx.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         pending.extend_from_slice(&buf[..n]);
+        // Whole lines first, then cut what is left into MAX_LINE pieces (a line never grows
+        // without bound in memory).
         while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
-            let rest = pending.split_off(pos + 1);
-            pending.truncate(pos);
-            logs.line(
-                &service,
-                &label,
-                stream,
-                &String::from_utf8_lossy(&pending),
-                console,
-            );
-            pending = rest;
+            emit(&pending[..pos]);
+            pending.drain(..=pos);
         }
         while pending.len() >= MAX_LINE {
-            let rest = pending.split_off(MAX_LINE);
-            logs.line(
-                &service,
-                &label,
-                stream,
-                &String::from_utf8_lossy(&pending),
-                console,
-            );
-            pending = rest;
+            emit(&pending[..MAX_LINE]);
+            pending.drain(..MAX_LINE);
         }
     }
     if !pending.is_empty() {
-        logs.line(
-            &service,
-            &label,
-            stream,
-            &String::from_utf8_lossy(&pending),
-            console,
-        );
+        emit(&pending);
     }
 }
 
