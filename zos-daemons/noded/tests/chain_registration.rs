@@ -236,6 +236,20 @@ impl Noded {
             .collect()
     }
 
+    /// The `ZOS REGISTERED` lines once there are at least `count` (or after 5 s). noded prints
+    /// the line before the bus says `registered`, but it reaches the test through the stdout
+    /// pipe and a reader thread, which may lag a little behind the bus.
+    async fn wait_registered_lines(&self, count: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let lines = self.registered_lines();
+            if lines.len() >= count || start.elapsed() > Duration::from_secs(5) {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn terminate(&mut self) {
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
         let start = Instant::now();
@@ -403,7 +417,7 @@ async fn chain_registers_reports_uptime_and_keeps_the_node_across_restarts() {
     assert!(!node.secure_boot);
     assert_eq!(node.virtualized, host_has_hypervisor_flag());
     assert_eq!(
-        noded.registered_lines(),
+        noded.wait_registered_lines(1).await,
         vec![format!(
             "ZOS REGISTERED node_id={node_id} twin_id={twin_id}"
         )]
@@ -446,7 +460,7 @@ async fn chain_registers_reports_uptime_and_keeps_the_node_across_restarts() {
     .await;
     assert_eq!((status.node_id, status.twin_id), (node_id, twin_id));
     assert_eq!(
-        noded.registered_lines(),
+        noded.wait_registered_lines(1).await,
         vec![format!(
             "ZOS REGISTERED node_id={node_id} twin_id={twin_id}"
         )]
@@ -547,7 +561,7 @@ async fn chain_missing_farm_then_created_registers_without_restart() {
         .expect("read")
         .expect("node");
     assert_eq!(node.farm_id, 1);
-    assert_eq!(noded.registered_lines().len(), 1);
+    assert_eq!(noded.wait_registered_lines(1).await.len(), 1);
 }
 
 /// The chain is down when noded starts, comes up later (noded registers), then is reset to
@@ -614,7 +628,7 @@ async fn chain_down_at_boot_then_up_then_reset_registers_again() {
     .await;
     assert_eq!(status.twin_id, node.twin_id);
     // Created twice, printed twice (same ids: a fresh chain numbers the same way).
-    let lines = noded.registered_lines();
+    let lines = noded.wait_registered_lines(2).await;
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(
         lines[0],

@@ -298,6 +298,13 @@ impl Registrar {
                 tracing::error!("{error}");
             }
         }
+        // The console line first: whoever sees `registered` on the bus finds it printed.
+        if created || *printed != Some((node_id, twin_id)) {
+            tracing::info!(node_id, twin_id, farm_id, created, "node registered");
+            // The one console line operators and boot tests look for.
+            println!("ZOS REGISTERED node_id={node_id} twin_id={twin_id}");
+            *printed = Some((node_id, twin_id));
+        }
         self.status.send_replace(RegistrationStatus {
             state: state::REGISTERED.into(),
             node_id,
@@ -305,12 +312,6 @@ impl Registrar {
             farm_id,
             error: String::new(),
         });
-        if created || *printed != Some((node_id, twin_id)) {
-            tracing::info!(node_id, twin_id, farm_id, created, "node registered");
-            // The one console line operators and boot tests look for.
-            println!("ZOS REGISTERED node_id={node_id} twin_id={twin_id}");
-            *printed = Some((node_id, twin_id));
-        }
         self.registered.send_if_modified(|r| {
             let modify = created || r.as_ref().map(|r| r.node_id) != Some(node_id);
             if modify {
