@@ -107,7 +107,7 @@ fi
 if [ "${ZOS_IMAGE_NO_CARGO:-0}" != 1 ]; then
     say "cargo build --release --target $musl_target"
     (cd "$root" && cargo build --release --locked --target "$musl_target" \
-        -p zos-init -p noded -p networkd -p zos-bus)
+        -p zos-init -p noded -p networkd -p storaged -p zos-bus)
     if ! "$image_tools/bin/busd" --version 2>/dev/null | grep -q "$busd_version"; then
         say "cargo install busd $busd_version"
         cargo install --locked busd --version "$busd_version" --target "$musl_target" --root "$image_tools"
@@ -118,6 +118,7 @@ declare -A binaries=(
     [zos-init]=$bindir/zos-init
     [noded]=$bindir/noded
     [networkd]=$bindir/networkd
+    [storaged]=$bindir/storaged
     [zbusdebug]=$bindir/zbusdebug
     [busd]=$image_tools/bin/busd
 )
@@ -138,7 +139,7 @@ done
 cp -R "$root/initramfs/rootfs/." "$rootfs/"
 
 # Our binaries: static, into /sbin; /init is what the kernel runs as PID 1.
-for name in zos-init noded networkd zbusdebug busd; do
+for name in zos-init noded networkd storaged zbusdebug busd; do
     src=${binaries[$name]}
     if [ ! -f "$src" ]; then
         echo "image: WARNING: $src was not built; /sbin/$name is not in the image" >&2

@@ -1,11 +1,10 @@
 //! zos-init: the node's PID 1 and service supervisor, and its command-line client.
 //!
 //! As PID 1 it runs early boot (mounts, console, hostname, node configuration), loads kernel
-//! modules, mounts the cache disk, then supervises the services of /etc/zinit until shutdown.
+//! modules, then supervises the services of /etc/zinit until shutdown.
 //! Anywhere else `zos-init init` is a plain supervisor (as zinit's `--container`), and every other
 //! verb is a client of the control socket. Services are zinit-compatible; see README.md.
 
-mod cache_disk;
 mod config;
 mod control;
 mod early_boot;
@@ -166,7 +165,6 @@ fn pid1() -> ! {
     let node = early_boot::run();
     init_tracing(node.debug, true);
     modules::run();
-    cache_disk::run();
     let limits = logs::FileLimits {
         dir: DEFAULT_LOG_DIR.into(),
         max_bytes: 1 << 20,

@@ -3,7 +3,7 @@
 //! with `finit_module`, dependencies first (from `modules.dep`).
 //!
 //! Only what the boot itself needs is loaded before services start: the modules of the devices
-//! present (disks, NICs) and the list `boot.conf` (the cache disk's filesystem). The drivers the
+//! present (disks, NICs) and the list `boot.conf` (btrfs, for storaged's pools and the cache). The drivers the
 //! CPU asks for (`cpu:` aliases: kvm and friends, for workloads) and every other list are loaded
 //! by a background thread while the services start: under emulation loading a module
 //! costs tens of milliseconds, and a service that needs one early gets it from the kernel's own

@@ -1,4 +1,5 @@
-//! noded's entry point: parse flags, load (or create) the identity, measure the hardware, serve
+//! noded's entry point: parse flags, wait for storaged (it mounts the cache the identity lives
+//! in and reports SRU/HRU), load (or create) the identity, measure the hardware, serve
 //! `tf.zos.Node1`, then register the node on TFChain and report uptime in the background. Runs
 //! until SIGTERM/SIGINT (then exit 0) or until the bus connection closes (then exit 1, so the
 //! init restarts it). Registration problems never stop it.
@@ -22,6 +23,9 @@ use noded::registrar::{self, record, Registrar};
 use noded::service::{self, NodeService};
 use noded::timing::parse_duration;
 use noded::uptime;
+
+/// How often to say that noded still waits for storaged.
+const STORAGED_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// The grid's nodes report their uptime every 40 minutes.
 const DEFAULT_UPTIME_INTERVAL: Duration = Duration::from_secs(40 * 60);
@@ -82,6 +86,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Handlers first, so a SIGTERM during start-up is a clean stop too.
     let mut stop = StopSignals::install().context("installing the stop signal handlers")?;
 
+    // The identity lives in the cache storaged mounts: nothing is read or written before
+    // storaged is up (the init orders it first; this wait covers running noded by hand).
+    let address = zos_bus::bus_address();
+    let conn = zos_bus::connect()
+        .await
+        .with_context(|| format!("connecting to the bus at {address}"))?;
+    capacity::storage::wait_for_storaged(&conn, STORAGED_REPORT_EVERY)
+        .await
+        .with_context(|| format!("waiting for storaged: the bus connection to {address}"))?;
+    let storage = capacity::storage::capacity(&conn)
+        .await
+        .context("asking storaged for SRU and HRU")?;
+    let cache = capacity::storage::cache(&conn)
+        .await
+        .context("asking storaged for the node's cache")?;
+
     let (identity, origin) = identity::load_or_create(&args.identity)?;
     tracing::info!(
         public_key = %identity.public_key_hex(),
@@ -97,7 +117,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let hw = tokio::task::spawn_blocking({
         let roots = roots.clone();
-        move || capacity::measure(&roots)
+        move || capacity::measure(&roots, &storage)
     })
     .await
     .context("measuring the hardware did not finish")?
@@ -107,7 +127,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         mru = hw.capacity.mru,
         sru = hw.capacity.sru,
         hru = hw.capacity.hru,
-        disks = hw.disks.len(),
+        cache_pool = %cache.pool,
         vendor = %hw.dmi.system.manufacturer,
         product = %hw.dmi.system.product,
         "capacity measured"
@@ -118,10 +138,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ..Default::default()
     });
 
-    let address = zos_bus::bus_address();
-    let conn = zos_bus::connect()
-        .await
-        .with_context(|| format!("connecting to the bus at {address}"))?;
     let svc = NodeService::new(
         identity.public_key_hex(),
         hw.capacity,
@@ -136,7 +152,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = match &args.node_config {
         Some(path) => NodeConfig::load_from(path),
         None => NodeConfig::load(),
-    };
+    }
+    .map_err(|error| format!("cannot read the node configuration: {error}; restart noded once the init published it"))
+    .and_then(|config| {
+        // As zos with a "limited cache": a node whose identity dies with the next reboot would
+        // register as a new node every boot.
+        if cache.persistent {
+            Ok(config)
+        } else {
+            Err(format!(
+                "no persistent cache: {} is a tmpfs (storaged found no disk with room), so the node's identity would not survive a reboot; give the node an empty disk",
+                cache.mount_point
+            ))
+        }
+    });
     let mut background = tokio::task::JoinSet::new();
     match config {
         Ok(config) => {
@@ -179,10 +208,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             background.spawn(uptime::run(uptime_settings, signer, registered_rx, recheck));
         }
         Err(error) => {
-            tracing::error!("cannot read the node configuration, so the node does not register: {error}; restart noded once the init published it");
+            tracing::error!("the node does not register: {error}");
             status_tx.send_replace(RegistrationStatus {
                 state: registration::FAILED.into(),
-                error: format!("cannot read the node configuration: {error}"),
+                error,
                 ..Default::default()
             });
             // The bus keeps answering with this last value after the sender is gone.

@@ -2,15 +2,16 @@
 //! chopsticks from `make deps`), the real activation service (`zos_activation`, in-process,
 //! funding from //Alice) and a private bus (busd from `make deps`).
 //!
-//! Capacity: the runtime refuses a node with less than 100 GiB SRU, and this machine has no SSD
-//! but its root disk (which is never counted). So noded is pointed (`--root-sys`) at a fixture
-//! sysfs tree describing ONE 200 GiB non-rotational disk, a baseboard serial and the host's own
-//! online CPUs: noded's real measuring code reads it, nothing fakes capacity on the chain. CRU and
-//! MRU still come from the host (`/sys` CPU list copied, real `/proc`).
+//! Capacity: the runtime refuses a node with less than 100 GiB SRU. SRU comes from a real
+//! storaged (in-process, see `common`) with one pool on a 200 GiB sparse loop device described as
+//! an SSD; noded is pointed (`--root-sys`) at a fixture sysfs with a baseboard serial and the
+//! host's own online CPUs. Nothing fakes capacity on the chain: CRU and MRU come from the host
+//! (`/sys` CPU list copied, real `/proc`).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,7 +24,8 @@ use zos_bus::{inspect, node, NodeProxy, RegistrationStatus};
 use zos_chain::{AccountId32, Chain, LocalChain, PublicIpInput, Signer};
 use zos_env::{NodeConfig, RunMode};
 
-const GIB: u64 = 1 << 30;
+use common::{Storaged, GIB};
+
 const SSD_BYTES: u64 = 200 * GIB;
 const SERIAL: &str = "NODED-TEST-SERIAL";
 const TC_LINK: &str = "http://zos.tf/terms/v0.1";
@@ -128,20 +130,9 @@ impl Drop for Activation {
     }
 }
 
-/// A fixture sysfs: one 200 GiB SSD, a baseboard serial, the host's online CPUs, no NICs.
+/// A fixture sysfs: a baseboard serial, the host's online CPUs, no NICs.
 fn fixture_sys(dir: &Path) -> PathBuf {
     let sys = dir.join("sys");
-    let rel = "devices/pci0000:00/0000:00:05.0/host2/target2:0:0/2:0:0:0/block/sdz";
-    let disk = sys.join(rel);
-    fs::create_dir_all(disk.join("queue")).expect("disk dir");
-    fs::write(disk.join("size"), format!("{}\n", SSD_BYTES / 512)).expect("size");
-    fs::write(disk.join("removable"), "0\n").expect("removable");
-    fs::write(disk.join("queue/rotational"), "0\n").expect("rotational");
-    fs::write(disk.join("dev"), "259:99\n").expect("dev");
-    fs::create_dir_all(sys.join("class/block")).expect("class/block");
-    fs::create_dir_all(sys.join("dev/block")).expect("dev/block");
-    symlink(Path::new("../..").join(rel), sys.join("class/block/sdz")).expect("link");
-    symlink(Path::new("../..").join(rel), sys.join("dev/block/259:99")).expect("link");
     fs::create_dir_all(sys.join("class/net")).expect("class/net");
     fs::create_dir_all(sys.join("class/dmi/id")).expect("dmi");
     fs::write(sys.join("class/dmi/id/board_serial"), format!("{SERIAL}\n")).expect("serial");
@@ -151,18 +142,25 @@ fn fixture_sys(dir: &Path) -> PathBuf {
     sys
 }
 
-/// One noded's files: identity, node config, fixture sysfs, an empty /dev.
+/// One noded's files (identity, node config, fixture sysfs, an empty /dev) and its storaged
+/// with one 200 GiB SSD pool.
 struct NodeFiles {
+    _storaged: Storaged,
     dir: tempfile::TempDir,
     sys: PathBuf,
 }
 
 impl NodeFiles {
-    fn new() -> NodeFiles {
+    async fn new(bus: &PrivateBus) -> NodeFiles {
         let dir = tempfile::tempdir().expect("temp dir");
         let sys = fixture_sys(dir.path());
         fs::create_dir_all(dir.path().join("dev")).expect("dev");
-        NodeFiles { dir, sys }
+        let storaged = Storaged::start(bus, &[(SSD_BYTES, false)]).await;
+        NodeFiles {
+            _storaged: storaged,
+            dir,
+            sys,
+        }
     }
 
     fn seed(&self) -> PathBuf {
@@ -377,7 +375,7 @@ async fn chain_registers_reports_uptime_and_keeps_the_node_across_restarts() {
     let bus = PrivateBus::start().expect("private bus (make deps)");
     let farm_a = alice_farm(&chain, "farm-a").await;
     let farm_b = alice_farm(&chain, "farm-b").await;
-    let files = NodeFiles::new();
+    let files = NodeFiles::new(&bus).await;
     files.write_config(Some(farm_a), &local.url(), &activation.url);
 
     // First boot.
@@ -522,7 +520,7 @@ async fn chain_missing_farm_then_created_registers_without_restart() {
     let chain = Chain::connect(&local.url()).await.expect("connect");
     let activation = Activation::start(&local.url()).await;
     let bus = PrivateBus::start().expect("private bus (make deps)");
-    let files = NodeFiles::new();
+    let files = NodeFiles::new(&bus).await;
     // Farm ids start at 1: the first farm Alice creates will be this one.
     files.write_config(Some(1), &local.url(), &activation.url);
     let noded = Noded::start(&bus, &files, "noded").await;
@@ -573,7 +571,7 @@ async fn chain_down_at_boot_then_up_then_reset_registers_again() {
     let url = format!("ws://127.0.0.1:{port}");
     let activation = Activation::start(&url).await;
     let bus = PrivateBus::start().expect("private bus (make deps)");
-    let files = NodeFiles::new();
+    let files = NodeFiles::new(&bus).await;
     files.write_config(Some(1), &url, &activation.url);
     let noded = Noded::start(&bus, &files, "noded").await;
     let proxy = proxy(&bus).await;
@@ -651,7 +649,7 @@ async fn chain_failures_are_reported_and_the_bus_keeps_serving() {
     let proxy = proxy(&bus).await;
 
     // Nobody listens at the activation URL: the empty account cannot be funded.
-    let files = NodeFiles::new();
+    let files = NodeFiles::new(&bus).await;
     let nowhere = format!("http://127.0.0.1:{}/activation/activate", free_port());
     files.write_config(Some(farm), &local.url(), &nowhere);
     let mut noded = Noded::start(&bus, &files, "no-activation").await;

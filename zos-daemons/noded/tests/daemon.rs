@@ -1,5 +1,7 @@
-//! The real noded binary on a private bus (busd from `make deps`), checked through the typed
-//! proxy every other daemon uses.
+//! The real noded binary on a private bus (busd from `make deps`) with a real storaged (see
+//! `common`), checked through the typed proxy every other daemon uses.
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,8 @@ use nix::unistd::Pid;
 use zos_bus::testing::PrivateBus;
 use zos_bus::{inspect, node, NodeProxy};
 
+use common::{Storaged, GIB};
+
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running noded; killed (by pid) on drop. Its stdout goes to a log file for diagnostics.
@@ -21,10 +25,15 @@ struct Noded {
 
 impl Noded {
     fn spawn(bus: &PrivateBus, seed: &Path, log: PathBuf) -> Noded {
+        Noded::spawn_with(bus, seed, log, &[])
+    }
+
+    fn spawn_with(bus: &PrivateBus, seed: &Path, log: PathBuf, args: &[&Path]) -> Noded {
         let out = fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_noded"))
             .arg("--identity")
             .arg(seed)
+            .args(args)
             .env(zos_bus::BUS_ADDRESS_ENV, bus.address())
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
@@ -120,7 +129,22 @@ async fn serves_node_interface_and_keeps_identity_across_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let seed = dir.path().join("identityd/seed");
 
+    // noded waits for storaged (its SRU/HRU and the cache the identity lives in).
     let mut noded = Noded::spawn(&bus, &seed, dir.path().join("noded-1.log"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        noded.child.try_wait().expect("try_wait").is_none(),
+        "{}",
+        noded.log()
+    );
+    assert!(!seed.exists(), "identity created before storaged was up");
+    assert!(
+        inspect::wait_for_owner(bus.address(), node::NAME, Duration::ZERO)
+            .await
+            .is_err(),
+        "noded served before storaged was up"
+    );
+    let _storaged = Storaged::start(&bus, &[(8 * GIB, false), (4 * GIB, true)]).await;
     noded.wait_ready(&bus).await;
 
     let conn = zos_bus::connect_to(bus.address()).await.expect("connect");
@@ -144,6 +168,11 @@ async fn serves_node_interface_and_keeps_identity_across_restart() {
     let cap = proxy.capacity().await.expect("Capacity");
     assert_eq!(cap.cru, host_nproc());
     assert_eq!(cap.mru, host_mem_total_bytes());
+    assert_eq!(
+        (cap.sru, cap.hru),
+        (8 * GIB, 4 * GIB),
+        "the pools storaged made"
+    );
 
     assert_eq!(
         proxy.version().await.expect("Version"),
@@ -198,6 +227,7 @@ async fn damaged_seed_is_kept_aside_and_noded_refuses_to_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let seed = dir.path().join("seed");
     fs::write(&seed, b"{\"version\":1,\"seed\":\"00ff\"}").expect("write");
+    let _storaged = Storaged::start(&bus, &[(8 * GIB, false)]).await;
 
     let mut noded = Noded::spawn(&bus, &seed, dir.path().join("noded-1.log"));
     let status = noded.wait_exit(READY_TIMEOUT);
@@ -230,10 +260,62 @@ async fn damaged_seed_is_kept_aside_and_noded_refuses_to_start() {
 async fn exits_with_failure_when_the_bus_goes_away() {
     let bus = PrivateBus::start().expect("private bus");
     let dir = tempfile::tempdir().expect("temp dir");
+    let storaged = Storaged::start(&bus, &[(8 * GIB, false)]).await;
     let mut noded = Noded::spawn(&bus, &dir.path().join("seed"), dir.path().join("noded.log"));
     noded.wait_ready(&bus).await;
+    drop(storaged);
     drop(bus);
     let status = noded.wait_exit(Duration::from_secs(10));
     assert!(!status.success());
     assert!(noded.log().contains("bus connection"), "{}", noded.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_disk_the_cache_is_a_tmpfs_and_noded_does_not_register() {
+    let bus = PrivateBus::start().expect("private bus");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("node.json");
+    zos_env::NodeConfig {
+        farmer_id: Some(1),
+        runmode: zos_env::RunMode::Dev,
+        debug: false,
+        chain_url: "ws://127.0.0.1:9".into(),
+        activation_url: "http://127.0.0.1:9/activation/activate".into(),
+        extra: Default::default(),
+    }
+    .store(&config)
+    .expect("node config");
+    let _storaged = Storaged::start(&bus, &[]).await;
+
+    let mut noded = Noded::spawn_with(
+        &bus,
+        &dir.path().join("seed"),
+        dir.path().join("noded.log"),
+        &[Path::new("--node-config"), &config],
+    );
+    noded.wait_ready(&bus).await;
+    let conn = zos_bus::connect_to(bus.address()).await.expect("connect");
+    let proxy = NodeProxy::new(&conn).await.expect("proxy");
+    let cap = proxy.capacity().await.expect("Capacity");
+    assert_eq!((cap.sru, cap.hru), (0, 0));
+    let status = proxy.registration().await.expect("Registration");
+    assert_eq!(status.state, node::registration::FAILED, "{status:?}");
+    assert!(status.error.contains("no persistent cache"), "{status:?}");
+    assert!(noded.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exits_with_failure_when_the_bus_goes_away_while_waiting_for_storaged() {
+    let bus = PrivateBus::start().expect("private bus");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut noded = Noded::spawn(&bus, &dir.path().join("seed"), dir.path().join("noded.log"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(bus);
+    let status = noded.wait_exit(Duration::from_secs(10));
+    assert!(!status.success());
+    assert!(
+        noded.log().contains("waiting for storaged"),
+        "{}",
+        noded.log()
+    );
 }

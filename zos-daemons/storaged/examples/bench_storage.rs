@@ -5,14 +5,11 @@
 //! build storaged first (`cargo build --release -p storaged`), this looks for it next to the
 //! examples directory. Everything is cleaned up on exit, also on failure.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, MIB};
+use storaged::testing::{Env, MIB};
 use zos_bus::storage::{self, StorageProxy};
 use zos_bus::testing::PrivateBus;
 

@@ -5,10 +5,9 @@
 //! (shared with noded): devices are the whole disks of `<sys>/class/block` (no virtual devices,
 //! no partitions) or, for tests and operators, an explicit list (see [`Discovery::devices`]).
 //! This module decides what each disk is to storaged:
-//! - [`DiskState::Ignored`]: removable, attached over USB, size 0, or cannot be examined;
+//! - [`DiskState::Ignored`]: removable, attached over USB, the boot medium, size 0, or cannot be
+//!   examined;
 //! - [`DiskState::Pool`]: a btrfs whose label starts with [`POOL_LABEL_PREFIX`] (ours);
-//! - [`DiskState::Cache`]: a btrfs labelled [`CACHE_LABEL`], the init's interim cache disk,
-//!   left alone for now;
 //! - [`DiskState::InUse`]: the kernel refuses an exclusive open (mounted or held: the boot
 //!   medium, anything the init mounted);
 //! - [`DiskState::Empty`]: blank by `zos_disks::is_empty` (first and last MiB and the btrfs
@@ -22,13 +21,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use zos_disks::{
-    btrfs_label, filesystem_in, is_empty, whole_disks, BlockDevice, DiskError, FsKind,
+    boot_disks, btrfs_label, filesystem_in, is_empty, whole_disks, BlockDevice, DiskError, FsKind,
+    Roots,
 };
 
 /// Label prefix of the pools storaged made.
 pub const POOL_LABEL_PREFIX: &str = "zos-pool-";
-/// Label of the init's cache disk.
-pub const CACHE_LABEL: &str = "zos-cache";
 /// Bytes read from the start of a disk to recognise and describe what it holds.
 pub const PROBE_LEN: u64 = 1024 * 1024;
 
@@ -48,7 +46,6 @@ pub struct Discovery {
 pub enum DiskState {
     Empty,
     Pool { label: String },
-    Cache,
     InUse,
     Foreign { what: String },
     Ignored { why: String },
@@ -68,6 +65,32 @@ pub struct DiskInfo {
 }
 
 impl Discovery {
+    /// Waits (at most `polls` times `interval`) until the list of whole disks and their sizes
+    /// stays the same for one interval: drivers probe asynchronously at boot, and a pool must
+    /// not be chosen while a disk is still appearing. Nothing to wait for with an explicit list.
+    pub fn wait_settled(&self, interval: std::time::Duration, polls: usize) {
+        if self.devices.is_some() {
+            return;
+        }
+        let list = || -> Vec<(String, u64)> {
+            whole_disks(&self.sys, &self.dev)
+                .unwrap_or_default()
+                .iter()
+                .map(|d| (d.name().to_string(), d.size().unwrap_or(0)))
+                .collect()
+        };
+        let mut seen = list();
+        for _ in 0..polls {
+            std::thread::sleep(interval);
+            let now = list();
+            if now == seen {
+                return;
+            }
+            tracing::info!(disks = now.len(), "disks still appearing");
+            seen = now;
+        }
+    }
+
     /// Every disk, sorted by name. A disk that cannot be examined (unreadable attributes or
     /// device) is [`DiskState::Ignored`] with the error as the reason; only a missing
     /// `<sys>/class/block` is an error.
@@ -83,10 +106,15 @@ impl Discovery {
             None => whole_disks(&self.sys, &self.dev)?,
         };
         devices.sort_by(|a, b| (a.name(), a.path()).cmp(&(b.name(), b.path())));
+        let boot = boot_disks(&Roots {
+            proc: PathBuf::from("/proc"),
+            sys: self.sys.clone(),
+            dev: self.dev.clone(),
+        });
         Ok(devices
             .iter()
             .map(|device| {
-                disk(device).unwrap_or_else(|error| {
+                disk(device, &boot).unwrap_or_else(|error| {
                     // One unreadable device must not keep the others from being used.
                     tracing::warn!(disk = %device.name(), %error, "cannot examine disk: left alone");
                     DiskInfo {
@@ -107,13 +135,14 @@ impl Discovery {
     }
 }
 
-fn disk(device: &BlockDevice) -> Result<DiskInfo, DiskError> {
+fn disk(device: &BlockDevice, boot: &BTreeSet<String>) -> Result<DiskInfo, DiskError> {
     let size = device.size()?;
     let rotational = device.rotational()?;
     let removable = device.removable()?;
-    // storaged does not look for the boot medium: the kernel reports it busy (in use).
-    let state = match device.unusable(&BTreeSet::new())? {
+    let state = match device.unusable(boot)? {
         Some(skip) => ignored(&skip.to_string()),
+        // mkfs would fail on it; say why up front.
+        None if device.read_only()? => ignored("read-only"),
         None => probe(device.path(), size)?,
     };
     Ok(DiskInfo {
@@ -148,14 +177,13 @@ fn probe(node: &Path, size: u64) -> Result<DiskState, DiskError> {
     drop(file);
 
     let btrfs = btrfs_label(&head);
-    match btrfs.as_deref() {
-        Some(l) if l.starts_with(POOL_LABEL_PREFIX) => {
-            return Ok(DiskState::Pool {
-                label: l.to_string(),
-            })
-        }
-        Some(CACHE_LABEL) => return Ok(DiskState::Cache),
-        _ => {}
+    if let Some(label) = btrfs
+        .as_deref()
+        .filter(|l| l.starts_with(POOL_LABEL_PREFIX))
+    {
+        return Ok(DiskState::Pool {
+            label: label.to_string(),
+        });
     }
     if busy(node) {
         return Ok(DiskState::InUse);
@@ -264,7 +292,12 @@ mod tests {
                         label: "zos-pool-hdd-1234".into()
                     }
                 ),
-                ("sdc", &DiskState::Cache),
+                (
+                    "sdc",
+                    &DiskState::Foreign {
+                        what: "a btrfs filesystem labelled \"zos-cache\"".into()
+                    }
+                ),
                 (
                     "sdd",
                     &DiskState::Foreign {

@@ -2,7 +2,7 @@
 //!
 //! A name is 1 to [`MAX_LEN`] characters of `[A-Za-z0-9_-]` and does not start with `-`. So a
 //! name can never contain `/`, `.` or `..`, and never collides with the in-progress suffix
-//! [`PARTIAL_SUFFIX`] (which has a dot) or with the reserved [`VDISKS`] subvolume.
+//! [`PARTIAL_SUFFIX`] (which has a dot) or with the reserved subvolumes [`VDISKS`] and [`CACHE`].
 
 /// Longest name accepted.
 pub const MAX_LEN: usize = 64;
@@ -12,6 +12,9 @@ pub const PARTIAL_SUFFIX: &str = ".partial";
 
 /// The subvolume of each pool that holds the virtual disks.
 pub const VDISKS: &str = "vdisks";
+
+/// The subvolume of one pool that holds the node's cache (see [`crate::cache`]).
+pub const CACHE: &str = "zos-cache";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -44,7 +47,7 @@ pub fn validate(name: &str) -> Result<(), NameError> {
     if name.starts_with('-') {
         return Err(NameError::LeadingDash(name.to_string()));
     }
-    if name == VDISKS {
+    if name == VDISKS || name == CACHE {
         return Err(NameError::Reserved(name.to_string()));
     }
     Ok(())
@@ -81,5 +84,6 @@ mod tests {
         }
         assert!(matches!(validate("-x"), Err(NameError::LeadingDash(_))));
         assert!(matches!(validate(VDISKS), Err(NameError::Reserved(_))));
+        assert!(matches!(validate(CACHE), Err(NameError::Reserved(_))));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use zbus::Connection;
 use zos_bus::storage::{
-    self, disk_state, Disk, Pool, StorageCapacity, StorageError, Vdisk, Volume,
+    self, disk_state, Cache, Disk, Pool, StorageCapacity, StorageError, Vdisk, Volume,
 };
 
 use crate::discovery::DiskState;
@@ -23,6 +23,32 @@ impl StorageService {
     pub fn new(storage: Storage) -> Self {
         StorageService {
             storage: Arc::new(Mutex::new(storage)),
+        }
+    }
+
+    /// Grows the cache every `period` while it fills up (see [`Storage::grow_cache`]); runs
+    /// until the task is dropped.
+    pub fn keep_cache_growing(
+        &self,
+        period: std::time::Duration,
+    ) -> impl std::future::Future<Output = ()> {
+        let storage = self.storage.clone();
+        async move {
+            let mut ticks = tokio::time::interval(period);
+            loop {
+                ticks.tick().await;
+                let storage = storage.clone();
+                let grown = tokio::task::spawn_blocking(move || {
+                    storage
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .grow_cache()
+                })
+                .await;
+                if let Ok(Err(error)) = grown {
+                    tracing::warn!(%error, "cannot check the cache's size");
+                }
+            }
         }
     }
 
@@ -104,7 +130,6 @@ impl StorageService {
                     let state = match (&d.info.state, &d.pool) {
                         (_, Some(_)) => disk_state::POOL,
                         (DiskState::Foreign { .. }, _) => disk_state::FOREIGN,
-                        (DiskState::Cache, _) => disk_state::CACHE,
                         (DiskState::InUse, _) => disk_state::IN_USE,
                         // Empty or a pool that could not be made or opened: see the reason.
                         _ => disk_state::IGNORED,
@@ -153,6 +178,20 @@ impl StorageService {
                 sru_used: t.sru_used,
                 hru_total: t.hru_total,
                 hru_used: t.hru_used,
+            })
+        })
+        .await
+    }
+
+    async fn cache(&self) -> Result<Cache, StorageError> {
+        self.run("Cache", |s| {
+            let c = s.cache()?;
+            Ok(Cache {
+                mount_point: c.mount_point.to_string_lossy().into_owned(),
+                persistent: c.persistent(),
+                pool: c.pool.unwrap_or_default(),
+                size: c.size,
+                used: c.used,
             })
         })
         .await

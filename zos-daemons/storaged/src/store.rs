@@ -18,6 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::btrfs::{self, BtrfsError};
+use crate::cache::{self, CacheMount};
 use crate::discovery::{Discovery, DiskInfo, DiskState};
 use crate::names::{self, NameError};
 use crate::pool::{self, Kind, Pool, PoolError};
@@ -100,8 +101,10 @@ pub struct Totals {
 }
 
 pub struct Storage {
-    pools: Vec<Pool>,
+    pub(crate) pools: Vec<Pool>,
     disks: Vec<DiskReport>,
+    /// Where the node's cache is mounted, once [`Storage::mount_cache`] ran.
+    pub(crate) cache: Option<CacheMount>,
 }
 
 impl Storage {
@@ -148,10 +151,6 @@ impl Storage {
                     tracing::warn!(%disk, %what, "disk holds data storaged did not write: left alone; wipe it to give it to the node");
                     (None, format!("holds {what}; wipe it to use it"))
                 }
-                DiskState::Cache => (
-                    None,
-                    "the init's cache disk (zos-cache): left alone".to_string(),
-                ),
                 DiskState::InUse => {
                     tracing::info!(%disk, "disk in use (mounted or held): left alone");
                     (None, "in use (mounted or held)".to_string())
@@ -168,7 +167,11 @@ impl Storage {
                 reason,
             });
         }
-        Ok(Storage { pools, disks })
+        Ok(Storage {
+            pools,
+            disks,
+            cache: None,
+        })
     }
 
     pub fn disks(&self) -> &[DiskReport] {
@@ -207,6 +210,10 @@ impl Storage {
             allocated = allocated.saturating_add(d.size);
             used = used.saturating_add(d.used);
         }
+        if let Some(cache) = cache::volume_in(pool)? {
+            allocated = allocated.saturating_add(cache.size);
+            used = used.saturating_add(cache.used);
+        }
         Ok(PoolUsage {
             pool: pool.clone(),
             allocated,
@@ -215,7 +222,7 @@ impl Storage {
     }
 
     /// The pool of `kind` with the most free bytes, if `size` fits there.
-    fn place(&self, kind: Kind, size: u64, what: &str) -> Result<&Pool, StoreError> {
+    pub(crate) fn place(&self, kind: Kind, size: u64, what: &str) -> Result<&Pool, StoreError> {
         let mut best: Option<(&Pool, u64)> = None;
         for pool in self.pools.iter().filter(|p| p.kind == kind) {
             let free = pool.size.saturating_sub(self.usage(pool)?.allocated);
@@ -238,7 +245,7 @@ impl Storage {
         }
     }
 
-    fn free(&self, pool: &Pool) -> Result<u64, StoreError> {
+    pub(crate) fn free(&self, pool: &Pool) -> Result<u64, StoreError> {
         Ok(pool.size.saturating_sub(self.usage(pool)?.allocated))
     }
 
@@ -286,25 +293,7 @@ impl Storage {
             )));
         }
         let pool = self.place(kind, size, &format!("volume {name}"))?;
-        let partial = pool.path.join(names::partial(name));
-        if btrfs::is_subvolume(&partial) {
-            btrfs::delete_subvolume(&partial)?;
-        }
-        btrfs::create_subvolume(&partial)?;
-        let finish = || -> Result<(), StoreError> {
-            btrfs::set_limit(&partial, size)?;
-            // Commit the subvolume and its limit before the name becomes visible, so even a
-            // power cut never shows a volume without its limit.
-            btrfs::sync(&partial)?;
-            rename_new(&partial, &pool.path.join(name))?;
-            sync_dir(&pool.path)
-        };
-        if let Err(error) = finish() {
-            if let Err(cleanup) = btrfs::delete_subvolume(&partial) {
-                tracing::warn!(volume = name, %cleanup, "cannot remove the partial volume; removed at next start");
-            }
-            return Err(error);
-        }
+        create_limited_subvolume(pool, name, size)?;
         tracing::info!(volume = name, pool = %pool.name, size, "volume created");
         volume_info(pool, name, &pool.path.join(name))
     }
@@ -480,6 +469,31 @@ fn create_pool(info: &DiskInfo, kind: Kind, mnt_root: &Path) -> Result<Pool, Poo
     pool::open(&info.path, &label, kind, info.size, mnt_root)
 }
 
+/// Creates subvolume `<pool>/<name>` limited to `size` bytes: made as `<name>.partial`, limited,
+/// committed, then renamed, so no crash ever leaves a visible subvolume without its limit.
+pub(crate) fn create_limited_subvolume(
+    pool: &Pool,
+    name: &str,
+    size: u64,
+) -> Result<(), StoreError> {
+    let partial = pool.path.join(names::partial(name));
+    if btrfs::is_subvolume(&partial) {
+        btrfs::delete_subvolume(&partial)?;
+    }
+    btrfs::create_subvolume(&partial)?;
+    let finish = || -> Result<(), StoreError> {
+        btrfs::set_limit(&partial, size)?;
+        btrfs::sync(&partial)?;
+        rename_new(&partial, &pool.path.join(name))?;
+        sync_dir(&pool.path)
+    };
+    finish().inspect_err(|_| {
+        if let Err(cleanup) = btrfs::delete_subvolume(&partial) {
+            tracing::warn!(subvolume = name, %cleanup, "cannot remove the partial subvolume; removed at next start");
+        }
+    })
+}
+
 /// Renames `from` to `to`, refusing to replace anything at `to` (something that is not ours,
 /// since a volume or virtual disk of that name was looked for first).
 fn rename_new(from: &Path, to: &Path) -> Result<(), StoreError> {
@@ -512,7 +526,7 @@ fn volumes_in(pool: &Pool) -> Result<Vec<VolumeInfo>, StoreError> {
     Ok(found.into_values().collect())
 }
 
-fn volume_info(pool: &Pool, name: &str, path: &Path) -> Result<VolumeInfo, StoreError> {
+pub(crate) fn volume_info(pool: &Pool, name: &str, path: &Path) -> Result<VolumeInfo, StoreError> {
     let q = btrfs::qgroup(path)?;
     Ok(VolumeInfo {
         name: name.to_string(),

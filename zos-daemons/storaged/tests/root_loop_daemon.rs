@@ -2,17 +2,15 @@
 //! named D-Bus errors, kill -9 during volume creation (no leaked or phantom volumes), and a
 //! restart after unmount that keeps volumes and data.
 
-mod common;
-
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{entries, Env, MIB};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use storaged::btrfs;
+use storaged::testing::{entries, Env, MIB};
 use zos_bus::inspect;
 use zos_bus::storage::{self, disk_state, StorageError, StorageProxy};
 use zos_bus::testing::PrivateBus;

@@ -2,18 +2,16 @@
 //! foreign disks left alone, volumes with real data up to the quota, virtual disks, allocation
 //! and refusals, restart and remount.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use common::{entries, Env, MIB};
 use storaged::btrfs;
 use storaged::discovery::DiskState;
 use storaged::names::NameError;
 use storaged::pool::Kind;
 use storaged::store::{Storage, StoreError};
+use storaged::testing::{entries, Env, MIB};
 use zos_disks::btrfs_label;
 
 fn label_of(dev: &Path) -> Option<String> {
@@ -334,8 +332,9 @@ fn interrupted_creations_are_removed_at_start() {
 }
 
 #[test]
-fn cache_and_mounted_disks_are_left_alone() {
+fn foreign_btrfs_and_mounted_disks_are_left_alone() {
     let mut env = Env::new();
+    // A btrfs of someone else, even one labelled like the cache disk of early builds.
     let cache = env.add_disk(256 * MIB, false);
     let mounted = env.add_disk(256 * MIB, false);
     let empty = env.add_disk(256 * MIB, true);
@@ -371,12 +370,118 @@ fn cache_and_mounted_disks_are_left_alone() {
             .state
             .clone()
     };
-    assert_eq!(state(cache), DiskState::Cache);
+    assert!(
+        matches!(state(cache), DiskState::Foreign { ref what } if what.contains("zos-cache")),
+        "{:?}",
+        state(cache)
+    );
     assert_eq!(state(mounted), DiskState::InUse);
     assert_eq!(state(empty), DiskState::Empty);
     let pools = storage.pools().expect("pools");
     assert_eq!(pools.len(), 1);
     assert_eq!(pools[0].pool.kind, Kind::Hdd);
     assert_eq!(label_of(&env.loops[mounted].dev).as_deref(), Some("boot"));
-    assert_eq!(env.loops[cache].sha256(), cache_sum, "cache disk changed");
+    assert_eq!(env.loops[cache].sha256(), cache_sum, "foreign disk changed");
+}
+
+const GIB: u64 = 1024 * MIB;
+
+#[test]
+fn cache_lives_on_the_ssd_pool_grows_and_survives_a_restart() {
+    let mut env = Env::new();
+    let hdd = env.add_disk(8 * GIB, true);
+    let ssd = env.add_disk(8 * GIB, false);
+
+    let mut storage = Storage::start(&env.discovery(), &env.mnt()).expect("start");
+    let cache = storage.mount_cache(&env.cache_mount()).expect("cache");
+    assert!(cache.persistent());
+    assert_eq!(cache.size, storaged::cache::INITIAL_SIZE);
+    let pools = storage.pools().expect("pools");
+    let on = |index: usize| {
+        pools
+            .iter()
+            .find(|p| p.pool.device == env.loops[index].dev)
+            .expect("pool")
+            .clone()
+    };
+    assert_eq!(cache.pool.as_deref(), Some(on(ssd).pool.name.as_str()));
+    // The cache's limit is allocated space of its pool (system-reserved SRU), not a volume.
+    assert_eq!(on(ssd).allocated, storaged::cache::INITIAL_SIZE);
+    assert_eq!(on(hdd).allocated, 0);
+    assert_eq!(
+        storage.totals().expect("totals").sru_used,
+        storaged::cache::INITIAL_SIZE
+    );
+    assert!(storage.volumes().expect("volumes").is_empty());
+    assert!(matches!(
+        storage.create_volume("zos-cache", MIB, Kind::Ssd),
+        Err(StoreError::InvalidName(NameError::Reserved(_)))
+    ));
+    fs::write(env.cache_mount().join("seed"), b"node identity").expect("write in the cache");
+
+    // Growth: with a small limit nearly used, one check grows it by a step.
+    let subvolume = on(ssd).pool.path.join(storaged::names::CACHE);
+    btrfs::set_limit(&subvolume, 8 * MIB).expect("small limit");
+    assert_eq!(
+        storage.grow_cache().expect("check"),
+        None,
+        "not used enough"
+    );
+    fs::write(env.cache_mount().join("state"), vec![7u8; 6 * MIB as usize]).expect("fill");
+    assert_eq!(
+        storage.grow_cache().expect("check"),
+        Some(8 * MIB + storaged::cache::GROW_STEP)
+    );
+
+    // A restart of storaged with the cache still mounted keeps it.
+    drop(storage);
+    let mut storage = Storage::start(&env.discovery(), &env.mnt()).expect("restart");
+    let again = storage
+        .mount_cache(&env.cache_mount())
+        .expect("cache again");
+    assert_eq!(again.pool, cache.pool);
+
+    // A reboot: nothing mounted, the same pool and data come back.
+    drop(storage);
+    env.mounts.unmount_all();
+    let mut storage = Storage::start(&env.discovery(), &env.mnt()).expect("after reboot");
+    let after = storage
+        .mount_cache(&env.cache_mount())
+        .expect("cache after reboot");
+    assert_eq!(after.pool, cache.pool);
+    assert_eq!(after.size, 8 * MIB + storaged::cache::GROW_STEP);
+    assert_eq!(
+        fs::read(env.cache_mount().join("seed")).expect("seed kept"),
+        b"node identity"
+    );
+}
+
+#[test]
+fn cache_falls_back_to_an_hdd_pool_then_to_a_tmpfs() {
+    let mut env = Env::new();
+    env.add_disk(8 * GIB, true);
+    let mut storage = Storage::start(&env.discovery(), &env.mnt()).expect("start");
+    let cache = storage.mount_cache(&env.cache_mount()).expect("cache");
+    assert!(cache.persistent());
+    assert_eq!(storage.totals().expect("totals").hru_used, cache.size);
+    drop(storage);
+    env.mounts.unmount_all();
+
+    let none = Env::new();
+    let mut storage = Storage::start(&none.discovery(), &none.mnt()).expect("start");
+    let cache = storage
+        .mount_cache(&none.cache_mount())
+        .expect("tmpfs cache");
+    assert!(!cache.persistent());
+    assert_eq!(cache.size, 0);
+    let fstype = fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == none.cache_mount().to_str())
+        .and_then(|l| {
+            l.split(" - ")
+                .nth(1)
+                .map(|t| t.split(' ').next().unwrap_or("").to_string())
+        });
+    assert_eq!(fstype.as_deref(), Some("tmpfs"));
 }

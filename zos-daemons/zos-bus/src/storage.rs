@@ -7,6 +7,9 @@
 //!
 //! Failures are named D-Bus errors (`tf.zos.Storage1.Error.<Variant>`), so a caller matches on
 //! [`StorageError`] rather than on message text.
+//!
+//! storaged also mounts the node's cache (see [`Cache`]) before it takes its name, so a daemon
+//! ordered after storaged finds its state directory in place.
 
 use serde::{Deserialize, Serialize};
 use zbus::zvariant::Type;
@@ -31,9 +34,7 @@ pub mod disk_state {
     pub const FOREIGN: &str = "foreign";
     /// In use by something else (the boot medium, a mounted filesystem): left alone.
     pub const IN_USE: &str = "in-use";
-    /// The init's cache disk (a btrfs labelled `zos-cache`): left alone.
-    pub const CACHE: &str = "cache";
-    /// Not a disk storaged uses (removable, USB, size 0).
+    /// Not a disk storaged uses (removable, USB, the boot medium, size 0).
     pub const IGNORED: &str = "ignored";
 }
 
@@ -109,6 +110,20 @@ pub struct StorageCapacity {
     pub hru_used: u64,
 }
 
+/// The node's cache: the persistent directory daemons keep their state in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Cache {
+    /// Where it is mounted (`/var/cache` on a node).
+    pub mount_point: String,
+    /// The pool holding it; empty when it is a tmpfs.
+    pub pool: String,
+    /// False when it is a tmpfs (no disk): nothing in it survives a reboot.
+    pub persistent: bool,
+    /// Its quota limit (0 for a tmpfs) and usage, bytes.
+    pub size: u64,
+    pub used: u64,
+}
+
 /// The errors `tf.zos.Storage1` answers with, by D-Bus error name
 /// (`tf.zos.Storage1.Error.NoSpace`, ...). Each carries a message for people.
 #[derive(Debug, zbus::DBusError)]
@@ -141,6 +156,8 @@ pub trait Storage {
     fn disks(&self) -> Result<Vec<Disk>, StorageError>;
     fn pools(&self) -> Result<Vec<Pool>, StorageError>;
     fn capacity(&self) -> Result<StorageCapacity, StorageError>;
+    /// The node's cache (`NotFound` when storaged runs without one).
+    fn cache(&self) -> Result<Cache, StorageError>;
 
     fn volumes(&self) -> Result<Vec<Volume>, StorageError>;
     /// Creates volume `name` of `size` bytes on the pool of `kind` ("ssd"|"hdd") with the most

@@ -1,14 +1,12 @@
 //! The one emptiness check of the node: is a whole disk blank, so that it may be formatted
-//! (the init's cache disk, storaged's pools)? Read-only: it only reads the device.
+//! (storaged's pools)? Read-only: it only reads the device.
 //!
 //! A disk is empty when its first MiB, its last MiB and the 64 KiB btrfs primary superblock
 //! area are all zero bytes. Anything else (a partition table, a filesystem signature, any
 //! stray byte in those areas) is data, and so is a device shorter than its size claims (a
 //! short read): a disk that cannot be shown to be blank is never "empty".
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
 
 use crate::label::BTRFS_SUPER;
 
@@ -42,11 +40,6 @@ pub fn is_empty(dev: &mut (impl Read + Seek), size: u64) -> io::Result<bool> {
     Ok(true)
 }
 
-/// [`is_empty`] on the device node (or image) at `path`, opened read-only.
-pub fn is_empty_at(path: &Path, size: u64) -> io::Result<bool> {
-    is_empty(&mut File::open(path)?, size)
-}
-
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -64,6 +57,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use super::*;
     use crate::testing::btrfs_with_label;
+    use std::fs::File;
     use std::io::{Cursor, Write};
 
     #[test]
@@ -73,23 +67,25 @@ mod tests {
         let size = 8u64 << 20;
         let f = File::create(&path).unwrap();
         f.set_len(size).unwrap();
-        assert!(is_empty_at(&path, size).unwrap());
+        assert!(is_empty(&mut File::open(&path).unwrap(), size).unwrap());
         // An MBR signature, a byte in the superblock area, a byte at the very end: all "data".
         for offset in [510u64, BTRFS_SUPER as u64 + 100, size - 1, 700_000] {
             let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
             f.seek(SeekFrom::Start(offset)).unwrap();
             f.write_all(&[0x55]).unwrap();
-            assert!(!is_empty_at(&path, size).unwrap(), "offset {offset}");
+            assert!(
+                !is_empty(&mut File::open(&path).unwrap(), size).unwrap(),
+                "offset {offset}"
+            );
             f.seek(SeekFrom::Start(offset)).unwrap();
             f.write_all(&[0]).unwrap();
         }
         assert!(is_empty(&mut File::open(&path).unwrap(), size).unwrap());
         // A disk smaller than it claims is not "empty".
-        assert!(!is_empty_at(&path, size * 2).unwrap());
+        assert!(!is_empty(&mut File::open(&path).unwrap(), size * 2).unwrap());
         let mut btrfs = btrfs_with_label("");
         btrfs.resize(4 << 20, 0);
         assert!(!is_empty(&mut Cursor::new(btrfs), 4 << 20).unwrap());
-        assert!(is_empty_at(&dir.path().join("missing"), size).is_err());
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub fn btrfs_label(head: &[u8]) -> Option<String> {
 
 /// The first [`LABEL_PROBE_LEN`] bytes (fewer when the device is shorter) of the device or
 /// image at `path`: enough for [`filesystem_in`], [`label_in`] and [`btrfs_label`].
-pub fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(LABEL_PROBE_LEN);
     File::open(path)?
         .take(LABEL_PROBE_LEN as u64)

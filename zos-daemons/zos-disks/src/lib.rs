@@ -32,8 +32,8 @@ pub mod testing;
 
 pub use block::{is_virtual, whole_disks, BlockDevice, Skip, VIRTUAL_PREFIXES};
 pub use boot::{boot_disks, BOOT_LABEL};
-pub use empty::{is_empty, is_empty_at};
-pub use label::{btrfs_label, filesystem_in, label_in, read_head, read_label, Filesystem, FsKind};
+pub use empty::is_empty;
+pub use label::{btrfs_label, filesystem_in, label_in, read_label, Filesystem, FsKind};
 
 /// Where the kernel's pseudo filesystems (and device nodes) are mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,23 +8,24 @@
 //! - CRU: logical CPUs online (`/sys/devices/system/cpu/online`, else `processor` entries in
 //!   `/proc/cpuinfo`).
 //! - MRU: `MemTotal` of `/proc/meminfo`, in bytes.
-//! - SRU / HRU: sizes of the eligible whole disks (see [`disks`]) with `queue/rotational` 0 / 1;
-//!   block devices, their attributes, skip rules and the boot medium come from `zos_disks`.
+//! - SRU / HRU: the sizes of the SSD / HDD pools, asked from storaged ([`storage`]), which owns
+//!   the disks.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use zos_bus::storage::StorageCapacity;
 use zos_bus::{Capacity, Dmi};
 use zos_disks::DiskError;
 
 pub use zos_disks::Roots;
 
 pub mod cpu;
-pub mod disks;
 pub mod dmi;
 pub mod interfaces;
 pub mod memory;
 pub mod platform;
+pub mod storage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CapacityError {
@@ -38,6 +39,8 @@ pub enum CapacityError {
     Parse { path: PathBuf, what: String },
     #[error("listing the host's addresses (getifaddrs) failed: {0}")]
     Addresses(#[source] nix::Error),
+    #[error("{0}")]
+    Storage(String),
 }
 
 impl From<DiskError> for CapacityError {
@@ -55,19 +58,20 @@ impl From<DiskError> for CapacityError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hardware {
     pub capacity: Capacity,
-    pub disks: Vec<disks::Disk>,
     pub dmi: Dmi,
 }
 
-/// Measures capacity, the counted disks and DMI.
-pub fn measure(roots: &Roots) -> Result<Hardware, CapacityError> {
+/// Measures CRU, MRU and DMI; SRU and HRU are storaged's totals (see [`storage::capacity`]).
+pub fn measure(roots: &Roots, storage: &StorageCapacity) -> Result<Hardware, CapacityError> {
     let cru = cpu::logical_cpus(roots)?;
     let mru = memory::mem_total_bytes(roots)?;
-    let disks = disks::eligible_disks(roots)?;
-    let (sru, hru) = disks::totals(&disks);
     Ok(Hardware {
-        capacity: Capacity { cru, mru, sru, hru },
-        disks,
+        capacity: Capacity {
+            cru,
+            mru,
+            sru: storage.sru_total,
+            hru: storage.hru_total,
+        },
         dmi: dmi::read_dmi(roots),
     })
 }

@@ -321,11 +321,13 @@ impl Registrar {
         });
     }
 
-    /// Capacity, DMI serial, platform flags (blocking reads) and the `zos` interface (bus).
+    /// Capacity (SRU/HRU from storaged), DMI serial, platform flags (blocking reads) and the
+    /// `zos` interface (bus).
     async fn measure(&self) -> Result<Measured, RegisterError> {
+        let storage = capacity::storage::capacity(&self.bus).await?;
         let roots = self.roots.clone();
         let (hw, secure_boot, virtualized) = tokio::task::spawn_blocking(move || {
-            capacity::measure(&roots).map(|hw| {
+            capacity::measure(&roots, &storage).map(|hw| {
                 (
                     hw,
                     platform::secure_boot(&roots),

@@ -1,17 +1,20 @@
-//! Test scaffolding for the root_loop_* tests: sparse files on loop devices, a fixture sysfs that
-//! describes them (so the real discovery code runs and a loop can be "rotational"), and guards
-//! that unmount and detach everything even when a test fails.
+//! Test scaffolding (feature `testing`) for storaged's tests and for the tests of daemons that
+//! need a real storaged (noded asks it for SRU/HRU): sparse files on loop devices, a fixture sysfs
+//! that describes them (so the real discovery code runs and a loop can be "rotational"), guards
+//! that unmount and detach everything even when a test fails, and [`Env::serve`], which runs the
+//! real storage service in-process on a test bus.
 //!
 //! Needs root, `losetup` (util-linux) and `mkfs.btrfs` (btrfs-progs); `make deps` installs both.
-
-#![allow(dead_code)] // each test binary uses a different part of this module
+//! Panics (it is test code) with a message naming what is missing.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use storaged::discovery::Discovery;
+use crate::discovery::Discovery;
+use crate::service::{self, StorageService};
+use crate::store::Storage;
 
 pub const MIB: u64 = 1024 * 1024;
 
@@ -116,6 +119,12 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Env {
+    fn default() -> Self {
+        Env::new()
+    }
+}
+
 impl Env {
     pub fn new() -> Env {
         assert!(
@@ -132,7 +141,7 @@ impl Env {
         fs::create_dir_all(dir.path().join("mnt")).expect("mnt");
         Env {
             mounts: Mounts {
-                root: dir.path().join("mnt"),
+                root: dir.path().to_path_buf(),
             },
             loops: Vec::new(),
             dir,
@@ -141,6 +150,11 @@ impl Env {
 
     pub fn mnt(&self) -> PathBuf {
         self.dir.path().join("mnt")
+    }
+
+    /// Where tests mount the node's cache.
+    pub fn cache_mount(&self) -> PathBuf {
+        self.dir.path().join("cache")
     }
 
     pub fn sys(&self) -> PathBuf {
@@ -207,6 +221,28 @@ impl Env {
             .map(|p| p.to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+impl Env {
+    /// Runs the real storage service on the bus at `address`: pools on this environment's disks,
+    /// the cache at [`Env::cache_mount`]. It serves until the returned connection is dropped.
+    pub async fn serve(&self, address: &str) -> zbus::Connection {
+        let discovery = self.discovery();
+        let mnt = self.mnt();
+        let cache = self.cache_mount();
+        let storage = tokio::task::spawn_blocking(move || {
+            let mut storage = Storage::start(&discovery, &mnt).expect("storage starts");
+            storage.mount_cache(&cache).expect("cache mounts");
+            storage
+        })
+        .await
+        .expect("storage start finished");
+        let conn = zos_bus::connect_to(address).await.expect("bus connection");
+        service::serve(&conn, StorageService::new(storage))
+            .await
+            .expect("storage service on the bus");
+        conn
     }
 }
 
