@@ -13,7 +13,7 @@ apt_packages=(
     # building static binaries
     musl-tools
     # tests: DHCP server in network namespaces, btrfs checks, network tools
-    dnsmasq btrfs-progs iproute2 socat
+    dnsmasq btrfs-progs e2fsprogs iproute2 socat
     # UEFI and PXE boots
     ovmf ipxe-qemu
 )

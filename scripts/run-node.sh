@@ -41,6 +41,12 @@ done
 
 mkdir -p "$run"
 [[ -f "$ssd" ]] || truncate -s "$ssd_size" "$ssd"
+# Early builds formatted the whole disk as the cache; storaged leaves such a disk alone (foreign).
+if [[ "$(blkid -o value -s LABEL "$ssd" 2>/dev/null || true)" == zos-cache ]]; then
+    echo "run-node: $ssd was made by an earlier build (a whole-disk zos-cache); the node now keeps" >&2
+    echo "run-node: its cache on a storaged pool and will not touch that disk. Delete it: rm $ssd" >&2
+    exit 1
+fi
 
 pids=()
 cleanup() {

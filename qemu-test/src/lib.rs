@@ -30,3 +30,14 @@ pub use image::{ImageDir, PvhImage};
 pub use markers::{Ready, Registered};
 pub use shell::{CmdOutput, Shell};
 pub use vm::{UserNet, Vm, VmBuilder, VmError, GUESTFWD_ADDR};
+
+use std::sync::{Mutex, MutexGuard};
+
+static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The machine has 2 cores: the tests of one binary boot their VMs one at a time through this
+/// lock, whatever `--test-threads` says (cargo runs test binaries one after another).
+pub fn vm_slot() -> MutexGuard<'static, ()> {
+    // A test that panicked while holding the lock has already cleaned up its VM.
+    ONE_VM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -43,6 +43,12 @@ pub enum ShellError {
         #[source]
         source: Box<ConsoleError>,
     },
+    #[error("command {cmd:?} exited {code}: {output}")]
+    Failed {
+        cmd: String,
+        code: i32,
+        output: String,
+    },
     #[error("command {0:?} spans several lines; the debug shell runs one line at a time")]
     MultiLine(String),
     #[error(transparent)]
@@ -128,6 +134,20 @@ impl Shell {
     /// Runs `cmd` with the default timeout.
     pub fn run(&mut self, cmd: &str) -> Result<CmdOutput, ShellError> {
         self.run_timeout(cmd, DEFAULT_TIMEOUT)
+    }
+
+    /// Runs `cmd` with the default timeout and returns what it printed; a non-zero exit is an
+    /// error carrying the output.
+    pub fn run_ok(&mut self, cmd: &str) -> Result<String, ShellError> {
+        let out = self.run(cmd)?;
+        if out.code != 0 {
+            return Err(ShellError::Failed {
+                cmd: cmd.to_string(),
+                code: out.code,
+                output: out.stdout,
+            });
+        }
+        Ok(out.stdout)
     }
 
     /// Runs `cmd` (one line of shell, which must not read stdin) and returns its output and exit

@@ -6,36 +6,27 @@
 //! `--test-threads` says. One VM walks the node's life cycle (bus, daemon restart, reboot,
 //! shutdown) so the file boots three times in all.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use qemu_test::zinit::{listed_state, status_pid};
-use qemu_test::{markers, Disk, DiskKind, ImageDir, Shell, UserNet, Vm};
+use qemu_test::{markers, vm_slot, Disk, DiskKind, ImageDir, Shell, UserNet, Vm};
 
 /// Generous for TCG on a loaded 2-core machine; a healthy boot takes seconds.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const SHELL_TIMEOUT: Duration = Duration::from_secs(90);
 const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
-const CACHE_DISK_BYTES: u64 = 1 << 30;
-
-static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn vm_slot() -> MutexGuard<'static, ()> {
-    // A test that panicked while holding the lock has already cleaned up its VM.
-    ONE_VM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// A sparse SSD: storaged makes it a pool and puts the node's cache (5 GiB to start) on it.
+const SSD_BYTES: u64 = 16 << 30;
 
 fn pvh_image() -> qemu_test::PvhImage {
     ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run_ok(shell: &mut Shell, cmd: &str) -> String {
-    let out = shell
-        .run(cmd)
-        .unwrap_or_else(|e| panic!("`{cmd}` in the debug shell: {e}"));
-    assert_eq!(out.code, 0, "`{cmd}` exited {}: {}", out.code, out.stdout);
-    out.stdout
+    shell
+        .run_ok(cmd)
+        .unwrap_or_else(|e| panic!("in the debug shell: {e}"))
 }
 
 /// Polls `zbusdebug list` until `name` is on the bus (bounded by `timeout`).
@@ -59,11 +50,11 @@ fn wait_on_bus(shell: &mut Shell, name: &str, timeout: Duration) -> String {
 fn qemu_pvh_boot_reaches_ready() {
     let _slot = vm_slot();
     let dir = tempfile::tempdir().unwrap();
-    let cache = Disk::create_sparse(&dir.path().join("cache.raw"), CACHE_DISK_BYTES).unwrap();
+    let ssd = Disk::create_sparse(&dir.path().join("ssd.raw"), SSD_BYTES).unwrap();
     let mut vm = Vm::builder()
         .name("pvh-ready")
         .pvh(pvh_image())
-        .disk(cache.path(), DiskKind::Virtio)
+        .disk(ssd.path(), DiskKind::ScsiHd { rotation_rate: 1 })
         .user_net(UserNet::new())
         .extra_cmdline("farmer_id=1")
         .spawn()
@@ -80,16 +71,17 @@ fn qemu_pvh_boot_reaches_ready() {
 }
 
 /// (b)-(e) One node through its life: every daemon on the bus, noded restarted after SIGKILL, a
-/// reboot that keeps the node key, and a clean shutdown that leaves a consistent btrfs cache.
+/// reboot that keeps the node key, and a clean shutdown that leaves the pool holding the cache
+/// consistent.
 #[test]
 fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
     let _slot = vm_slot();
     let dir = tempfile::tempdir().unwrap();
-    let cache = Disk::create_sparse(&dir.path().join("cache.raw"), CACHE_DISK_BYTES).unwrap();
+    let ssd = Disk::create_sparse(&dir.path().join("ssd.raw"), SSD_BYTES).unwrap();
     let mut vm = Vm::builder()
         .name("lifecycle")
         .pvh(pvh_image())
-        .disk(cache.path(), DiskKind::Virtio)
+        .disk(ssd.path(), DiskKind::ScsiHd { rotation_rate: 1 })
         .user_net(UserNet::new())
         .extra_cmdline("farmer_id=1 runmode=dev")
         .spawn()
@@ -105,7 +97,7 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
 
     // (b) Every daemon is Running and owns its bus name.
     let list = run_ok(&mut shell, "zos-init list");
-    for service in ["busd", "noded", "networkd"] {
+    for service in ["busd", "storaged", "noded", "networkd"] {
         assert_eq!(
             listed_state(&list, service).as_deref(),
             Some("Running"),
@@ -113,7 +105,11 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
         );
     }
     let names = run_ok(&mut shell, "zbusdebug list");
-    for name in [zos_bus::node::NAME, zos_bus::network::NAME] {
+    for name in [
+        zos_bus::node::NAME,
+        zos_bus::network::NAME,
+        zos_bus::storage::NAME,
+    ] {
         assert!(
             names.lines().any(|l| l.trim() == name),
             "{name} missing from `zbusdebug list`:\n{names}"
@@ -156,7 +152,7 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
     assert_eq!(status_pid(&status), Some(new_pid), "{status}");
     eprintln!("noded restarted: pid {old_pid} -> {new_pid}");
 
-    // (d) Reboot: READY again with the same node key, read back from the cache disk.
+    // (d) Reboot: READY again with the same node key, read back from the cache.
     vm.mark();
     let asked = Instant::now();
     shell
@@ -176,7 +172,7 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
     );
     shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
 
-    // (e) Clean shutdown: QEMU exits by itself and the cache filesystem checks clean.
+    // (e) Clean shutdown: QEMU exits by itself and the pool holding the cache checks clean.
     let asked = Instant::now();
     shell
         .send("zos-init shutdown")
@@ -191,9 +187,9 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
     assert!(status.success(), "QEMU exited with {status}");
     drop(shell);
     drop(vm);
-    let report = cache
+    let report = ssd
         .btrfs_check()
-        .unwrap_or_else(|e| panic!("cache disk after shutdown: {e}"));
+        .unwrap_or_else(|e| panic!("the SSD pool (holding the cache) after shutdown: {e}"));
     assert!(
         report.contains("found"),
         "unexpected btrfs check output:\n{report}"
@@ -208,11 +204,11 @@ fn qemu_uefi_boot_reaches_ready() {
         .uefi_disk()
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
-    let cache = Disk::create_sparse(&dir.path().join("cache.raw"), CACHE_DISK_BYTES).unwrap();
+    let ssd = Disk::create_sparse(&dir.path().join("ssd.raw"), SSD_BYTES).unwrap();
     let mut vm = Vm::builder()
         .name("uefi-ready")
         .uefi(&image)
-        .disk(cache.path(), DiskKind::Virtio)
+        .disk(ssd.path(), DiskKind::ScsiHd { rotation_rate: 1 })
         .user_net(UserNet::new())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));

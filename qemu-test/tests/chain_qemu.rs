@@ -12,12 +12,11 @@
 //! rotational one, a fixed NIC MAC and an SMBIOS baseboard serial, so every field of the node's
 //! record can be checked against what the VM was given. The VMs take turns through a lock.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use qemu_test::chain::LocalGrid;
 use qemu_test::zinit::listed_state;
-use qemu_test::{Disk, DiskKind, ImageDir, Shell, Vm};
+use qemu_test::{vm_slot, Disk, DiskKind, ImageDir, Shell, Vm};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const SHELL_TIMEOUT: Duration = Duration::from_secs(90);
@@ -38,19 +37,10 @@ const HDD_BYTES: u64 = 8 << 30;
 const MAC: &str = "52:54:00:5a:05:01";
 const BOARD_SERIAL: &str = "ZOS-TEST-1";
 
-static ONE_VM_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn vm_slot() -> MutexGuard<'static, ()> {
-    // A test that panicked while holding the lock has already cleaned up its VM.
-    ONE_VM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn run_ok(shell: &mut Shell, cmd: &str) -> String {
-    let out = shell
-        .run(cmd)
-        .unwrap_or_else(|e| panic!("`{cmd}` in the debug shell: {e}"));
-    assert_eq!(out.code, 0, "`{cmd}` exited {}: {}", out.code, out.stdout);
-    out.stdout
+    shell
+        .run_ok(cmd)
+        .unwrap_or_else(|e| panic!("in the debug shell: {e}"))
 }
 
 /// `MemTotal` of the guest's /proc/meminfo, in bytes.
@@ -85,7 +75,7 @@ struct Machine {
     _dir: tempfile::TempDir,
 }
 
-/// A VM with the SSD (the cache disk too: the init formats the first empty disk), the HDD, the
+/// A VM with the SSD (storaged puts the node's cache on its pool), the HDD, the
 /// MAC and the serial, on `grid`'s forwards, in farm `farm_id`, with the debug shell.
 fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
     let dir = tempfile::tempdir().unwrap();
@@ -200,7 +190,7 @@ fn qemu_chain_registration() {
         "the second report must carry a larger uptime: {first:?} {second:?}"
     );
 
-    // Reboot: same identity (cache disk), same node, still one node in the farm.
+    // Reboot: same identity (from the cache), same node, still one node in the farm.
     vm.mark();
     let asked = Instant::now();
     shell

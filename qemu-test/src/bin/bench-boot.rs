@@ -45,9 +45,10 @@ fn main() -> Result<()> {
         .len();
     let uncompressed = zstd_size(&image.initrd)?;
 
-    // Warm-up boot (not timed): formats the cache disk the timed boots reuse, so they measure a
+    // Warm-up boot (not timed): makes the pool and cache the timed boots reuse, so they measure a
     // normal boot rather than first-boot formatting, and measures memory at idle.
-    let cache = Disk::create_sparse(&work.path().join("cache.raw"), 1 << 30)?;
+    // Sparse, and big enough for the pool storaged makes and the 5 GiB cache it puts there.
+    let cache = Disk::create_sparse(&work.path().join("ssd.raw"), 16 << 30)?;
     let rss = warm_up(&image, &cache)?;
 
     let mut base = Vec::new();
@@ -154,7 +155,7 @@ fn boot_ours(image: &PvhImage, cache: &Disk) -> Result<Sample> {
     })
 }
 
-/// First boot on the empty cache disk; returns VmRSS (kB) of zos-init and each daemon at idle
+/// First boot on the empty disk; returns VmRSS (kB) of zos-init and each daemon at idle
 /// (or why it could not be read), then shuts the node down.
 fn warm_up(image: &PvhImage, cache: &Disk) -> Result<Result<Vec<(String, u64)>>> {
     let mut vm = Vm::builder()
@@ -166,7 +167,7 @@ fn warm_up(image: &PvhImage, cache: &Disk) -> Result<Result<Vec<(String, u64)>>>
         .spawn()?;
     let ready = vm.wait_ready(BOOT_TIMEOUT)?;
     println!(
-        "warm-up (first boot, formats the cache disk): {} ms host, {} ms guest",
+        "warm-up (first boot, makes the pool and the cache): {} ms host, {} ms guest",
         ready.host_elapsed.as_millis(),
         ready.guest_boot_ms
     );
