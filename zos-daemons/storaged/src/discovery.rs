@@ -250,6 +250,7 @@ mod tests {
             fs::write(e.join("size"), format!("{}\n", size / 512)).unwrap();
             fs::write(e.join("queue/rotational"), format!("{rotational}\n")).unwrap();
             fs::write(e.join("removable"), format!("{removable}\n")).unwrap();
+            fs::write(e.join("ro"), "0\n").unwrap();
             fs::write(e.join("device/model"), "QEMU HARDDISK   \n").unwrap();
             fs::write(e.join("device/serial"), format!("SN-{name}\n")).unwrap();
             let node = self.dir.path().join("dev").join(name);

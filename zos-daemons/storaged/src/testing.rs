@@ -184,6 +184,7 @@ impl Env {
         )
         .expect("rotational");
         fs::write(entry.join("removable"), "0\n").expect("removable");
+        fs::write(entry.join("ro"), "0\n").expect("ro");
         fs::write(entry.join("device/model"), "LOOP DISK\n").expect("model");
         fs::write(entry.join("device/serial"), format!("SN{index}\n")).expect("serial");
         self.loops.push(disk);

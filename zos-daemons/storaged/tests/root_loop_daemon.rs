@@ -16,6 +16,9 @@ use zos_bus::storage::{self, disk_state, StorageError, StorageProxy};
 use zos_bus::testing::PrivateBus;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const GIB: u64 = 1024 * MIB;
+/// kill -9 rounds.
+const ROUNDS: u64 = 50;
 /// Volume creations in flight when storaged is killed, per round.
 const PER_ROUND: usize = 10;
 /// How long a call to a storaged that was killed may stay unanswered.
@@ -37,6 +40,8 @@ impl Storaged {
             .arg(env.sys())
             .arg("--mnt-root")
             .arg(env.mnt())
+            .arg("--cache-mount")
+            .arg(env.cache_mount())
             .env(zos_bus::BUS_ADDRESS_ENV, bus.address())
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
@@ -79,7 +84,8 @@ impl Drop for Storaged {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_errors_kill9_and_restart() {
     let mut env = Env::new();
-    let ssd = env.add_disk(512 * MIB, false);
+    // Sparse, room for the 5 GiB cache and every volume of the kill rounds.
+    let ssd = env.add_disk(8 * GIB, false);
     let foreign = env.add_disk(128 * MIB, true);
     env.write_at(foreign, 0, b"\xEB\x3C\x90mkfs.fat");
     let foreign_sum = env.loops[foreign].sha256();
@@ -108,8 +114,16 @@ async fn bus_errors_kill9_and_restart() {
     assert_eq!(pools.len(), 1);
     assert_eq!(pools[0].kind, storage::kind::SSD);
     let pool_path = PathBuf::from(&pools[0].path);
+    let cache = proxy.cache().await.expect("Cache");
+    assert!(cache.persistent, "{cache:?}");
+    assert_eq!(cache.pool, pools[0].name);
+    fs::write(env.cache_mount().join("seed"), b"identity").expect("write in the cache");
     let cap = proxy.capacity().await.expect("Capacity");
-    assert_eq!((cap.sru_total, cap.hru_total), (512 * MIB, 0));
+    // The cache's 5 GiB limit is allocated on the pool (system-reserved SRU).
+    assert_eq!(
+        (cap.sru_total, cap.sru_used, cap.hru_total),
+        (8 * GIB, 5 * GIB, 0)
+    );
 
     // Errors arrive as named D-Bus errors the proxy turns back into variants.
     let v = proxy
@@ -121,9 +135,9 @@ async fn bus_errors_kill9_and_restart() {
         proxy.create_volume("../x", MIB, "ssd").await,
         Err(StorageError::InvalidName(_))
     ));
-    match proxy.create_volume("big", 1024 * MIB, "ssd").await {
+    match proxy.create_volume("big", 3 * GIB, "ssd").await {
         Err(StorageError::NoSpace(m)) => {
-            assert!(m.contains("480 MiB free, volume big needs 1 GiB"), "{m}")
+            assert!(m.contains("2.9 GiB free, volume big needs 3 GiB"), "{m}")
         }
         other => panic!("expected NoSpace, got {other:?}"),
     }
@@ -167,10 +181,10 @@ async fn bus_errors_kill9_and_restart() {
         "web"
     );
 
-    // kill -9 while volumes are being created, 20 times: after each restart what is listed is
+    // kill -9 while volumes are being created, ROUNDS times: after each restart what is listed is
     // exactly what is on disk, complete, and no partial survives.
     let mut confirmed = vec!["web".to_string()];
-    for round in 0..20u64 {
+    for round in 0..ROUNDS {
         // Ten creations per round (storaged runs them one after the other), killed while it
         // works through them, so kills land during and between creations.
         // The calls use their own connection, closed after the kill: the broker does not answer
@@ -225,7 +239,7 @@ async fn bus_errors_kill9_and_restart() {
         listed_names.sort();
         let mut on_disk: Vec<String> = entries(&pool_path)
             .into_iter()
-            .filter(|n| n != "vdisks")
+            .filter(|n| n != "vdisks" && n != storaged::names::CACHE)
             .collect();
         on_disk.sort();
         assert_eq!(listed_names, on_disk, "round {round}: listed vs on disk");
@@ -239,7 +253,7 @@ async fn bus_errors_kill9_and_restart() {
         assert!(entries(&PathBuf::from(&pools[0].path).join("vdisks")).is_empty());
     }
     let count = |what: &str| -> usize {
-        (0..=20)
+        (0..=ROUNDS)
             .map(|i| {
                 fs::read_to_string(logs.join(format!("storaged-{i}.log")))
                     .unwrap_or_default()
@@ -259,7 +273,7 @@ async fn bus_errors_kill9_and_restart() {
         "no kill landed inside a creation: the test did not exercise the crash path"
     );
     // Creating a volume whose creation was killed works (idempotent from the caller's view).
-    for round in 0..20 {
+    for round in 0..ROUNDS {
         for i in 0..PER_ROUND {
             let v = proxy
                 .create_volume(&format!("k{round}-{i}"), MIB, "ssd")
@@ -275,6 +289,11 @@ async fn bus_errors_kill9_and_restart() {
     let daemon = Storaged::start(&env, &bus, logs.join("storaged-final.log")).await;
     let pools_after = proxy.pools().await.expect("Pools");
     assert_eq!(pools_after[0].name, pools[0].name);
+    assert_eq!(proxy.cache().await.expect("Cache"), cache);
+    assert_eq!(
+        fs::read(env.cache_mount().join("seed")).expect("cache kept"),
+        b"identity"
+    );
     let web = proxy.volume_usage("web").await.expect("web kept");
     assert_eq!(web.size, 32 * MIB);
     assert_eq!(
@@ -283,7 +302,7 @@ async fn bus_errors_kill9_and_restart() {
     );
     assert_eq!(
         proxy.volumes().await.expect("Volumes").len(),
-        1 + 20 * PER_ROUND
+        1 + ROUNDS as usize * PER_ROUND
     );
     proxy.delete_volume("web").await.expect("DeleteVolume");
     assert!(matches!(
