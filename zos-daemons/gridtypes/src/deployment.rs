@@ -120,6 +120,19 @@ pub enum ValidationError {
 }
 
 impl Deployment {
+    /// Decodes a deployment from JSON bytes as a node receives it. Unlike plain
+    /// `serde_json::from_slice` it refuses a top-level array (serde reads structs from arrays,
+    /// Go does not).
+    pub fn from_json(bytes: &[u8]) -> Result<Deployment, serde_json::Error> {
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(<serde_json::Error as serde::de::Error>::custom(
+                "a deployment must be a JSON object",
+            ));
+        }
+        serde_json::from_slice(bytes)
+    }
+
     /// `{twin}-{contract}`.
     pub fn id(&self) -> DeploymentId {
         DeploymentId::new(self.twin_id, self.contract_id)
