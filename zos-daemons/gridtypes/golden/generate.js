@@ -295,7 +295,7 @@ cases.push({
     88,
     [
       wl('ns1', 'zdb', { size: 100 * GIB, mode: 'user', password: 'pa$$w0rd', public: true }),
-      wl('ns2', 'zdb', { size: 1 * GIB, mode: 'seq', password: '', public: false }, { description: 'backups' }),
+      wl('ns2', 'zdb', { size: 1 * GIB, mode: 'seq', password: 'backup-pw', public: false }, { description: 'backups' }),
     ],
     { requests: [{ twin_id: 7, required: false, weight: 1 }], weight_required: 1 },
   ),

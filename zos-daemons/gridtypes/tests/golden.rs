@@ -177,3 +177,20 @@ fn short_names_match() {
         assert_eq!(WorkloadId::parse(&u.id).unwrap().unique(&u.n), u.expected);
     }
 }
+
+#[test]
+fn grid_client_crosscheck_agrees() {
+    // Written by golden/crosscheck/crosscheck.js with ThreeFold's TypeScript grid client.
+    let text = std::fs::read_to_string(dir().join("crosscheck.json")).expect("crosscheck.json");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for name in CASES {
+        let entry = &report["fixtures"][name];
+        assert_eq!(entry["matches"], true, "{name}");
+        let dl: Deployment = serde_json::from_value(load(name).deployment).unwrap();
+        assert_eq!(
+            entry["hash_hex"].as_str().unwrap(),
+            dl.challenge_hash_hex().unwrap(),
+            "{name}"
+        );
+    }
+}
