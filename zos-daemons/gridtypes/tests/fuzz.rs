@@ -178,3 +178,60 @@ fn mutations_never_panic() {
     // the structural mutations keep many inputs parseable, so the later stages are exercised
     assert!(parsed > ROUNDS / 10, "only {parsed} of {ROUNDS} parsed");
 }
+
+/// Random short strings over an alphabet of separators, digits and multi-byte characters.
+fn random_text(rng: &mut Rng) -> String {
+    const PARTS: &[&str] = &[
+        "1",
+        "9",
+        "0",
+        ":",
+        "::",
+        ".",
+        "/",
+        "[",
+        "]",
+        "@",
+        "%",
+        "-",
+        "+",
+        "T",
+        "Z",
+        "é",
+        "✓",
+        "ff",
+        "http://",
+        "ws://",
+        "redis:",
+        "a",
+        "_",
+        " ",
+        "\u{0}",
+        "2025-01-01T00:00:00",
+        ".5",
+    ];
+    (0..rng.below(12))
+        .map(|_| PARTS[rng.below(PARTS.len())])
+        .collect()
+}
+
+#[test]
+fn string_parsers_never_panic() {
+    let mut rng = Rng(0xfeed_0000_0000_0042);
+    let base = common::full();
+    for _ in 0..6_000 {
+        let s = random_text(&mut rng);
+        let _ = s.parse::<gridtypes::net::IpNet>().map(|n| n.to_string());
+        let _ = s.parse::<gridtypes::net::GoIp>().map(|n| n.to_string());
+        let _ = gridtypes::types::validate_backend(&s, rng.below(2) == 0);
+        let _ = gridtypes::types::is_valid_fqdn(&s);
+        let _ = gridtypes::validate_name(&s);
+        let _ = gridtypes::WorkloadId::parse(&s);
+        let _ = serde_json::from_value::<gridtypes::Timestamp>(json!(s));
+        let mut dl = base.clone();
+        if let Some(logs) = dl.get_mut("logs") {
+            logs.data = json!({"zmachine": "vm", "output": s});
+        }
+        let _ = dl.validate();
+    }
+}
