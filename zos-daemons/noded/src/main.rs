@@ -18,6 +18,7 @@ use zos_env::daemon::{self, StopSignals};
 use zos_env::NodeConfig;
 
 use noded::capacity::{self, Roots};
+use noded::consumption::ContractReporter;
 use noded::identity::{self, DEFAULT_SEED_PATH};
 use noded::registrar::{self, record, Registrar};
 use noded::service::{self, NodeService};
@@ -138,17 +139,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ..Default::default()
     });
 
-    let svc = NodeService::new(
-        identity.public_key_hex(),
-        hw.capacity,
-        hw.dmi,
-        roots.sys.clone(),
-        status_rx,
-    );
-    service::serve(&conn, svc).await?;
-    tracing::info!(name = zos_bus::node::NAME, path = zos_bus::node::PATH, %address, "serving");
-
-    // Registration and uptime run behind the bus: they never delay READY.
     let config = match &args.node_config {
         Some(path) => NodeConfig::load_from(path),
         None => NodeConfig::load(),
@@ -166,6 +156,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ))
         }
     });
+    let reporter = config.as_ref().ok().map(|c| {
+        Arc::new(ContractReporter::new(
+            c.chain_url.clone(),
+            identity.chain_signer(),
+        ))
+    });
+    let svc = NodeService::new(
+        identity.public_key_hex(),
+        hw.capacity,
+        hw.dmi,
+        roots.sys.clone(),
+        status_rx,
+        reporter,
+    );
+    service::serve(&conn, svc).await?;
+    tracing::info!(name = zos_bus::node::NAME, path = zos_bus::node::PATH, %address, "serving");
+
+    // Registration and uptime run behind the bus: they never delay READY.
+
     let mut background = tokio::task::JoinSet::new();
     match config {
         Ok(config) => {

@@ -5,12 +5,15 @@
 //! The contract (names, types) lives in `zos_bus::node`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use zbus::Connection;
+use zos_bus::node::{registration, ContractUsage};
 use zos_bus::{node, Capacity, Dmi, Interface, RegistrationStatus};
 
 use crate::capacity::interfaces;
+use crate::consumption::ContractReporter;
 
 /// The node's software version (this crate's version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -22,6 +25,8 @@ pub struct NodeService {
     dmi: Dmi,
     sys_root: PathBuf,
     registration: watch::Receiver<RegistrationStatus>,
+    /// `None` when the node has no chain configuration (it never registers).
+    reporter: Option<Arc<ContractReporter>>,
 }
 
 impl NodeService {
@@ -31,6 +36,7 @@ impl NodeService {
         dmi: Dmi,
         sys_root: PathBuf,
         registration: watch::Receiver<RegistrationStatus>,
+        reporter: Option<Arc<ContractReporter>>,
     ) -> Self {
         NodeService {
             public_key,
@@ -38,6 +44,7 @@ impl NodeService {
             dmi,
             sys_root,
             registration,
+            reporter,
         }
     }
 }
@@ -83,6 +90,25 @@ impl NodeService {
     /// Where the node stands on TFChain (see `zos_bus::node::RegistrationStatus`).
     fn registration(&self) -> RegistrationStatus {
         self.registration.borrow().clone()
+    }
+
+    /// Submits the contracts' used capacity to TFChain, signed with the node's key.
+    async fn report_contract_resources(&self, reports: Vec<ContractUsage>) -> zbus::fdo::Result<()> {
+        let state = self.registration.borrow().state.clone();
+        if state != registration::REGISTERED {
+            return Err(zbus::fdo::Error::Failed(format!(
+                "the node is not registered ({state}): nothing can be reported yet"
+            )));
+        }
+        let Some(reporter) = self.reporter.clone() else {
+            return Err(zbus::fdo::Error::Failed(
+                "the node has no chain configuration".into(),
+            ));
+        };
+        reporter.report(&reports).await.map_err(|error| {
+            tracing::warn!(%error, "contract resources not reported");
+            zbus::fdo::Error::Failed(error)
+        })
     }
 }
 

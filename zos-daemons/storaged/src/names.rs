@@ -5,7 +5,7 @@
 //! [`PARTIAL_SUFFIX`] (which has a dot) or with the reserved subvolumes [`VDISKS`] and [`CACHE`].
 
 /// Longest name accepted.
-pub const MAX_LEN: usize = 64;
+pub const MAX_LEN: usize = 128;
 
 /// Suffix of a volume or virtual disk being created (removed at start, never reported).
 pub const PARTIAL_SUFFIX: &str = ".partial";

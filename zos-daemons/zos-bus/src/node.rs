@@ -53,6 +53,17 @@ pub struct RegistrationStatus {
     pub error: String,
 }
 
+/// What one node contract uses, for `ReportContractResources` (TFChain
+/// `report_contract_resources`): CRU, and MRU/SRU/HRU in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct ContractUsage {
+    pub contract_id: u64,
+    pub cru: u64,
+    pub mru: u64,
+    pub sru: u64,
+    pub hru: u64,
+}
+
 /// The values of [`RegistrationStatus::state`].
 pub mod registration {
     /// Registration has not started yet.
@@ -83,4 +94,7 @@ pub trait Node {
     fn version(&self) -> zbus::Result<String>;
     /// Where the node stands on TFChain.
     fn registration(&self) -> zbus::Result<RegistrationStatus>;
+    /// Submits the contracts' used capacity to TFChain, signed with the node's key (which only
+    /// noded holds). Fails while the node is not registered or the chain refuses.
+    fn report_contract_resources(&self, reports: &[ContractUsage]) -> zbus::fdo::Result<()>;
 }

@@ -2,7 +2,7 @@
 //! a quota) and virtual disks (sparse NOCOW files for VMs), and the SRU/HRU they add up to.
 //!
 //! Sizes are bytes. A pool's `kind` and a volume's `kind` are [`kind::SSD`] or [`kind::HDD`]
-//! (SSD pools serve SRU, HDD pools serve HRU). Names of volumes and virtual disks are 1 to 64
+//! (SSD pools serve SRU, HDD pools serve HRU). Names of volumes and virtual disks are 1 to 128
 //! characters of `[A-Za-z0-9_-]`, not starting with `-`.
 //!
 //! Failures are named D-Bus errors (`tf.zos.Storage1.Error.<Variant>`), so a caller matches on

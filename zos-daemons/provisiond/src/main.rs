@@ -1,0 +1,117 @@
+//! provisiond's entry point: wait for the node to be registered (its node id names the
+//! contracts it serves), open the store, provision again what was active, then run the job loop,
+//! follow the chain's events and reconcile, until SIGTERM/SIGINT (exit 0) or until the bus
+//! connection closes (exit 1, so the init restarts it).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use zos_bus::node::registration;
+use zos_bus::NodeProxy;
+use zos_env::daemon::{self, StopSignals};
+use zos_env::NodeConfig;
+
+use provisiond::chain::ChainView;
+use provisiond::engine::Engine;
+use provisiond::events;
+use provisiond::store::Store;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "The deployment engine: deployments from contract to running workloads"
+)]
+struct Args {
+    /// The state database (on the node's cache).
+    #[arg(long, default_value = "/var/cache/modules/provisiond/state.sqlite")]
+    state: PathBuf,
+    /// The node configuration the init published; default: $ZOS_NODE_CONFIG, else
+    /// /run/zos/node.json.
+    #[arg(long)]
+    node_config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    daemon::init_logging();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("provisiond stops: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut stop = StopSignals::install().context("installing the stop signal handlers")?;
+    let config = match &args.node_config {
+        Some(path) => NodeConfig::load_from(path),
+        None => NodeConfig::load(),
+    }
+    .context("reading the node configuration")?;
+    let address = zos_bus::bus_address();
+    let conn = zos_bus::connect()
+        .await
+        .with_context(|| format!("connecting to the bus at {address}"))?;
+
+    let node_id = tokio::select! {
+        id = registered_node(&conn) => id?,
+        _ = stop.recv() => return Ok(()),
+    };
+    let chain = zos_chain::Chain::connect(&config.chain_url)
+        .await
+        .with_context(|| format!("connecting to the chain at {}", config.chain_url))?;
+    let store = Store::open(&args.state)
+        .with_context(|| format!("opening the state at {}", args.state.display()))?;
+    let engine = Engine::new(store, ChainView::new(chain), conn.clone(), node_id);
+    let again = engine.requeue_active().await?;
+    tracing::info!(node_id, active = again, "provisiond ready");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(engine.clone().run());
+    tasks.spawn(events::follow(engine.clone()));
+    tasks.spawn(events::keep_reconciling(engine.clone()));
+
+    let outcome = tokio::select! {
+        _ = stop.recv() => Ok(()),
+        _ = conn.closed() => Err(anyhow::anyhow!("the bus connection to {address} closed")),
+    };
+    tasks.abort_all();
+    outcome
+}
+
+/// The node id, once noded says the node is registered (polled).
+async fn registered_node(conn: &zbus::Connection) -> anyhow::Result<u32> {
+    let mut said = false;
+    loop {
+        // busd never answers calls to a name nobody owns: ask the broker first.
+        let up = zos_bus::inspect::has_owner(conn, zos_bus::node::NAME)
+            .await
+            .context("asking the bus broker")?;
+        let status = async { NodeProxy::new(conn).await?.registration().await };
+        match if up {
+            status.await
+        } else {
+            Err(zbus::Error::Failure("noded is not on the bus".into()))
+        } {
+            Ok(s) if s.state == registration::REGISTERED && s.node_id != 0 => return Ok(s.node_id),
+            Ok(s) if !said => {
+                tracing::info!(state = %s.state, "waiting for the node to be registered");
+                said = true;
+            }
+            Err(error) if !said => {
+                tracing::info!(%error, "waiting for noded");
+                said = true;
+            }
+            _ => {}
+        }
+        if conn.is_closed() {
+            anyhow::bail!("the bus connection closed while waiting for noded");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
