@@ -28,8 +28,6 @@ use common::{Storaged, GIB};
 
 const SSD_BYTES: u64 = 200 * GIB;
 const SERIAL: &str = "NODED-TEST-SERIAL";
-const TC_LINK: &str = "http://zos.tf/terms/v0.1";
-const TC_HASH: &str = "9021d4dee05a661e2cb6838152c67f25";
 /// What the activation service sends a new account: 100 000 TFT, plenty for fees.
 const FUNDING: u128 = 1_000_000_000_000;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -63,7 +61,7 @@ async fn alice_farm(chain: &Chain, name: &str) -> u32 {
                 .is_none()
             {
                 if !chain.has_accepted_tc(&alice.account_id()).await? {
-                    chain.accept_tc(&alice, TC_LINK, TC_HASH).await?;
+                    chain.accept_tc(&alice, zos_chain::TC_LINK, zos_chain::TC_HASH).await?;
                 }
                 chain.create_twin(&alice, None, None).await?;
             }

@@ -14,6 +14,9 @@ use crate::signer::Signer;
 use crate::types::*;
 
 const TFGRID: &str = "TfgridModule";
+/// The terms and conditions every twin accepts before it is created (zos's values).
+pub const TC_LINK: &str = "http://zos.tf/terms/v0.1";
+pub const TC_HASH: &str = "9021d4dee05a661e2cb6838152c67f25";
 const CONTRACTS: &str = "SmartContractModule";
 
 fn bytes(s: impl AsRef<[u8]>) -> Value {
@@ -265,6 +268,19 @@ impl Chain {
             .await?;
         let (twin,): (RawTwin,) = event(&outcome, TFGRID, "create_twin", "TwinStored")?;
         Ok(Twin::from(twin).id)
+    }
+
+    /// The signer's twin, created (after accepting the terms and conditions) if it has none;
+    /// the account must hold funds.
+    pub async fn ensure_twin(&self, signer: &Signer) -> Result<u32, Error> {
+        let account = signer.account_id();
+        if let Some(id) = self.twin_id_by_account(&account).await? {
+            return Ok(id);
+        }
+        if !self.has_accepted_tc(&account).await? {
+            self.accept_tc(signer, TC_LINK, TC_HASH).await?;
+        }
+        self.create_twin(signer, None, None).await
     }
 
     /// A twin by id.
@@ -543,6 +559,25 @@ impl Chain {
                 fetch::<(u64,), RawContract>(&at, CONTRACTS, "Contracts", (id,))
                     .await?
                     .map(Contract::from),
+            )
+        })
+        .await
+    }
+
+    /// What the node last reported a contract uses (`NodeContractResources`); `None` before
+    /// its first report.
+    pub async fn contract_resources(&self, contract_id: u64) -> Result<Option<Resources>, Error> {
+        #[derive(DecodeAsType)]
+        struct Reported {
+            #[allow(dead_code)]
+            contract_id: u64,
+            used: Resources,
+        }
+        self.read(|at| async move {
+            Ok(
+                fetch::<(u64,), Reported>(&at, CONTRACTS, "NodeContractResources", (contract_id,))
+                    .await?
+                    .map(|r| r.used),
             )
         })
         .await

@@ -24,6 +24,7 @@ mod types;
 pub use client::{Chain, ReconnectPolicy, TxEvent, TxOutcome};
 pub use error::Error;
 pub use events::{ChainEvent, EventStream, NodeEvent};
+pub use grid::{TC_HASH, TC_LINK};
 #[cfg(feature = "testing")]
 pub use local::{LocalChain, LocalChainError, SPEC_SHA256, STAKING_POOL_ACCOUNT};
 pub use signer::{Signer, SignerError};

@@ -10,8 +10,6 @@ use zos_chain::{
 };
 
 const GIB: u64 = 1 << 30;
-const TC_LINK: &str = "http://zos.tf/terms/v0.1";
-const TC_HASH: &str = "9021d4dee05a661e2cb6838152c67f25";
 /// 100 000 TFT (7 decimals): plenty for fees.
 const FUNDING: u128 = 1_000_000_000_000;
 
@@ -75,7 +73,7 @@ async fn register_node(chain: &Chain, farm_id: u32) -> (Signer, u32, u32) {
         .await
         .expect("fund node account");
     chain
-        .accept_tc(&node_key, TC_LINK, TC_HASH)
+        .accept_tc(&node_key, zos_chain::TC_LINK, zos_chain::TC_HASH)
         .await
         .expect("node accepts T&C");
     let twin_id = chain
@@ -93,7 +91,7 @@ async fn register_node(chain: &Chain, farm_id: u32) -> (Signer, u32, u32) {
 async fn alice_farm(chain: &Chain, name: &str) -> (u32, u32) {
     let alice = alice();
     chain
-        .accept_tc(&alice, TC_LINK, TC_HASH)
+        .accept_tc(&alice, zos_chain::TC_LINK, zos_chain::TC_HASH)
         .await
         .expect("alice accepts T&C");
     let twin = chain
@@ -224,7 +222,7 @@ async fn local_chain_registration_flow() {
     // An unfunded key cannot pay fees.
     let poor = fresh_ed25519();
     let err = chain
-        .accept_tc(&poor, TC_LINK, TC_HASH)
+        .accept_tc(&poor, zos_chain::TC_LINK, zos_chain::TC_HASH)
         .await
         .expect_err("unfunded account");
     assert!(matches!(err, Error::InsufficientFunds { .. }), "{err:?}");
@@ -261,7 +259,7 @@ async fn local_chain_contract_events_stream() {
 
     let bob = Signer::sr25519_from_uri("//Bob").expect("dev key");
     chain
-        .accept_tc(&bob, TC_LINK, TC_HASH)
+        .accept_tc(&bob, zos_chain::TC_LINK, zos_chain::TC_HASH)
         .await
         .expect("bob T&C");
     let bob_twin = chain.create_twin(&bob, None, None).await.expect("bob twin");
@@ -416,7 +414,7 @@ async fn local_chain_reconnects_after_restart() {
         .expect("connect");
     let alice = alice();
     chain
-        .accept_tc(&alice, TC_LINK, TC_HASH)
+        .accept_tc(&alice, zos_chain::TC_LINK, zos_chain::TC_HASH)
         .await
         .expect("tc before");
 
@@ -429,7 +427,7 @@ async fn local_chain_reconnects_after_restart() {
     // reads and a signed submission (nonces re-synced from the new chain).
     assert!(chain.chain_time_ms().await.expect("time after restart") > 0);
     chain
-        .accept_tc(&alice, TC_LINK, TC_HASH)
+        .accept_tc(&alice, zos_chain::TC_LINK, zos_chain::TC_HASH)
         .await
         .expect("tc after");
     let twin = chain

@@ -5,8 +5,6 @@ use crate::error::CliError;
 use crate::output::{self, Output};
 
 /// The terms and conditions document zos nodes accept (link and md5 of the document).
-const TC_LINK: &str = "http://zos.tf/terms/v0.1";
-const TC_HASH: &str = "9021d4dee05a661e2cb6838152c67f25";
 
 pub async fn create(ctx: &Ctx, relay: Option<String>) -> Result<Output, CliError> {
     let signer = ctx.signer()?;
@@ -25,7 +23,7 @@ pub async fn create(ctx: &Ctx, relay: Option<String>) -> Result<Output, CliError
         .map_err(|e| ctx.fail(e))?
     {
         chain
-            .accept_tc(&signer, TC_LINK, TC_HASH)
+            .accept_tc(&signer, zos_chain::TC_LINK, zos_chain::TC_HASH)
             .await
             .map_err(|e| ctx.fail(e))?;
     }

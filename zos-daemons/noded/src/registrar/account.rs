@@ -14,8 +14,6 @@ use crate::activation;
 use crate::timing::Backoff;
 
 /// The terms and conditions document zos accepts (link and md5).
-pub const TC_LINK: &str = "http://zos.tf/terms/v0.1";
-pub const TC_HASH: &str = "9021d4dee05a661e2cb6838152c67f25";
 
 /// How long one activation HTTP exchange may take.
 const ACTIVATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,9 +47,9 @@ pub async fn ensure_account(
         .await
         .map_err(chain_err("reading accepted terms and conditions"))?
     {
-        tracing::info!(link = TC_LINK, "accepting the terms and conditions");
+        tracing::info!(link = zos_chain::TC_LINK, "accepting the terms and conditions");
         chain
-            .accept_tc(signer, TC_LINK, TC_HASH)
+            .accept_tc(signer, zos_chain::TC_LINK, zos_chain::TC_HASH)
             .await
             .map_err(chain_err("user_accept_tc"))?;
     }
