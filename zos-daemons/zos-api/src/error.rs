@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The body is larger than the server accepts: 413 `payload_too_large`.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    /// The caller sent more requests than the node remembers per twin: 429 `too_many_requests`.
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
     /// The node cannot take the request now (e.g. the replay cache is full): 503 `unavailable`.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -50,6 +53,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::TooManyRequests(_) => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -64,6 +68,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge(_) => 413,
+            ApiError::TooManyRequests(_) => 429,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
         }
@@ -78,6 +83,7 @@ impl ApiError {
             | ApiError::NotFound(m)
             | ApiError::MethodNotAllowed(m)
             | ApiError::PayloadTooLarge(m)
+            | ApiError::TooManyRequests(m)
             | ApiError::Unavailable(m)
             | ApiError::Internal(m) => m,
         }
@@ -104,6 +110,11 @@ mod tests {
                 ApiError::PayloadTooLarge("m".into()),
                 "payload_too_large",
                 413,
+            ),
+            (
+                ApiError::TooManyRequests("m".into()),
+                "too_many_requests",
+                429,
             ),
             (ApiError::Unavailable("m".into()), "unavailable", 503),
             (ApiError::Internal("m".into()), "internal", 500),

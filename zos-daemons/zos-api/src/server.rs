@@ -58,6 +58,9 @@ pub struct ServerConfig {
     /// How many (twin, nonce) pairs the replay guard holds; when full of unexpired ones, new
     /// requests get 503.
     pub replay_capacity: usize,
+    /// How many of those one twin may hold; past that its requests get 429, so one busy twin
+    /// cannot fill the guard for everyone.
+    pub replay_capacity_per_twin: usize,
     /// How long a client may take to send its headers, and again its body.
     pub read_timeout: Duration,
 }
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             max_body: 1024 * 1024,
             max_clock_skew: Duration::from_secs(60),
             replay_capacity: 100_000,
+            replay_capacity_per_twin: 2_000,
             read_timeout: Duration::from_secs(10),
         }
     }
@@ -91,7 +95,11 @@ pub async fn serve(
 ) {
     info!(listen = ?listener.local_addr().ok(), max_body = config.max_body, "node API ready");
     let state = Arc::new(State {
-        replay: ReplayGuard::new(config.max_clock_skew, config.replay_capacity),
+        replay: ReplayGuard::new(
+            config.max_clock_skew,
+            config.replay_capacity,
+            config.replay_capacity_per_twin,
+        ),
         config,
         keys,
         handler,
@@ -143,7 +151,10 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
     let result = process(state, req).instrument(span.clone()).await;
     let _enter = span.enter();
     match result {
-        Ok(data) => json(StatusCode::OK, &DataReply { data }),
+        Ok(data) => {
+            debug!("request answered");
+            json(StatusCode::OK, &DataReply { data })
+        }
         Err(e) => {
             if matches!(e, ApiError::Internal(_)) {
                 warn!(code = e.code(), error = %e, "request failed");
@@ -163,8 +174,9 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
     }
 }
 
-/// Every check, in order: cheap ones first, the signature before the nonce is remembered (so an
-/// unauthenticated request cannot burn a nonce), the JSON last.
+/// Every check, in order: cheap ones first (no body is read for an unknown twin), the signature
+/// before the nonce is remembered (so an unauthenticated request cannot burn a nonce), the JSON
+/// last.
 async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiError> {
     let target = req.uri().path_and_query().map(|p| p.as_str());
     if target != Some(API_PATH) {
@@ -195,6 +207,12 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
         )));
     }
 
+    let key = state
+        .keys
+        .public_key(auth.twin_id)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(|| ApiError::Unauthorized(format!("unknown twin {}", auth.twin_id)))?;
     let body = read_body(req.into_body(), max_body, state.config.read_timeout).await?;
     let message = signing_message(
         API_METHOD,
@@ -204,12 +222,6 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
         &auth.nonce,
         auth.twin_id,
     );
-    let key = state
-        .keys
-        .public_key(auth.twin_id)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or_else(|| ApiError::Unauthorized(format!("unknown twin {}", auth.twin_id)))?;
     if !auth.scheme.verify(&key, &message, &auth.signature) {
         return Err(ApiError::Unauthorized(format!(
             "bad {} signature for twin {}",
@@ -222,6 +234,7 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
         .check(auth.twin_id, &auth.nonce, Instant::now())
         .map_err(|e| match e {
             ReplayError::Replayed => ApiError::Unauthorized(e.to_string()),
+            ReplayError::TwinFull(_) => ApiError::TooManyRequests(e.to_string()),
             ReplayError::Full(_) => ApiError::Unavailable(e.to_string()),
         })?;
 

@@ -86,6 +86,14 @@ impl Drop for Node {
 
 impl Node {
     async fn start() -> Node {
+        Node::start_with(ServerConfig {
+            max_body: MAX_BODY,
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    async fn start_with(config: ServerConfig) -> Node {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .expect("bind loopback");
@@ -99,10 +107,7 @@ impl Node {
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(zos_api::serve(
             listener,
-            ServerConfig {
-                max_body: MAX_BODY,
-                ..ServerConfig::default()
-            },
+            config,
             keys,
             handler.clone(),
             async {
@@ -650,4 +655,32 @@ async fn the_server_stops_on_shutdown() {
         .await
         .expect("stops within 5 s")
         .expect("no panic");
+}
+
+#[tokio::test]
+async fn a_twin_past_its_share_of_the_replay_guard_gets_429() {
+    let node = Node::start_with(ServerConfig {
+        replay_capacity_per_twin: 3,
+        ..ServerConfig::default()
+    })
+    .await;
+    let busy = node.client(ed_signer(), ED_TWIN);
+    for _ in 0..3 {
+        busy.call::<Value>("zos.system.version", ())
+            .await
+            .expect("within the share");
+    }
+    let err = busy
+        .call::<Value>("zos.system.version", ())
+        .await
+        .expect_err("past the share");
+    assert!(
+        matches!(&err, ClientError::Api { status: 429, code, .. } if code == "too_many_requests"),
+        "{err}"
+    );
+    node.client(sr_signer(), SR_TWIN)
+        .call::<Value>("zos.system.version", ())
+        .await
+        .expect("another twin is served");
+    assert_eq!(node.handler.calls(), 4);
 }
