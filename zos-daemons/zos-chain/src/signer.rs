@@ -38,11 +38,7 @@ pub enum Signer {
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material: the scheme and public account are enough to debug.
-        let scheme = match self {
-            Signer::Ed25519(_) => "ed25519",
-            Signer::Sr25519(_) => "sr25519",
-        };
-        write!(f, "Signer({scheme}, {})", self.account_id())
+        write!(f, "Signer({}, {})", self.scheme(), self.account_id())
     }
 }
 
@@ -117,6 +113,23 @@ impl Signer {
     /// The account id (= the public key).
     pub fn account_id(&self) -> AccountId32 {
         AccountId32(self.public_key())
+    }
+
+    /// The signature scheme's name as the grid writes it: `ed25519` or `sr25519`.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Signer::Ed25519(_) => "ed25519",
+            Signer::Sr25519(_) => "sr25519",
+        }
+    }
+
+    /// Signs an arbitrary message (not an extrinsic): plain ed25519, or sr25519 with the signing
+    /// context `substrate`, which is what the grid's verifiers (gridtypes) expect.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        match self {
+            Signer::Ed25519(key) => key.sign(message).to_bytes(),
+            Signer::Sr25519(pair) => pair.sign(message).0,
+        }
     }
 }
 
@@ -207,6 +220,24 @@ mod tests {
             !err.to_string().contains("word word"),
             "phrase leaked: {err}"
         );
+    }
+
+    #[test]
+    fn message_signatures_verify_with_the_grid_verifiers() {
+        let message = b"zos-api-v1 message";
+        let ed = Signer::ed25519_from_seed(&[3u8; 32]);
+        assert_eq!(ed.scheme(), "ed25519");
+        let sig = ed.sign(message);
+        assert!(gridtypes::verify_ed25519(&ed.public_key(), message, &sig));
+        assert!(!gridtypes::verify_ed25519(&ed.public_key(), b"other", &sig));
+        assert!(!gridtypes::verify_sr25519(&ed.public_key(), message, &sig));
+
+        let sr = Signer::sr25519_from_uri("//Alice").expect("dev uri");
+        assert_eq!(sr.scheme(), "sr25519");
+        let sig = sr.sign(message);
+        assert!(gridtypes::verify_sr25519(&sr.public_key(), message, &sig));
+        assert!(!gridtypes::verify_sr25519(&sr.public_key(), b"other", &sig));
+        assert!(!gridtypes::verify_ed25519(&sr.public_key(), message, &sig));
     }
 
     #[test]
