@@ -93,7 +93,10 @@ impl NodeService {
     }
 
     /// Submits the contracts' used capacity to TFChain, signed with the node's key.
-    async fn report_contract_resources(&self, reports: Vec<ContractUsage>) -> zbus::fdo::Result<()> {
+    async fn report_contract_resources(
+        &self,
+        reports: Vec<ContractUsage>,
+    ) -> zbus::fdo::Result<()> {
         let state = self.registration.borrow().state.clone();
         if state != registration::REGISTERED {
             return Err(zbus::fdo::Error::Failed(format!(

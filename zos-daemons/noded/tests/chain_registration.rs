@@ -61,7 +61,9 @@ async fn alice_farm(chain: &Chain, name: &str) -> u32 {
                 .is_none()
             {
                 if !chain.has_accepted_tc(&alice.account_id()).await? {
-                    chain.accept_tc(&alice, zos_chain::TC_LINK, zos_chain::TC_HASH).await?;
+                    chain
+                        .accept_tc(&alice, zos_chain::TC_LINK, zos_chain::TC_HASH)
+                        .await?;
                 }
                 chain.create_twin(&alice, None, None).await?;
             }

@@ -47,7 +47,10 @@ pub async fn ensure_account(
         .await
         .map_err(chain_err("reading accepted terms and conditions"))?
     {
-        tracing::info!(link = zos_chain::TC_LINK, "accepting the terms and conditions");
+        tracing::info!(
+            link = zos_chain::TC_LINK,
+            "accepting the terms and conditions"
+        );
         chain
             .accept_tc(signer, zos_chain::TC_LINK, zos_chain::TC_HASH)
             .await
