@@ -1,10 +1,11 @@
 //! provisiond's entry point: wait for the node to be registered (its node id names the
 //! contracts it serves), open the store, provision again what was active, then run the job loop,
-//! follow the chain's events and reconcile, until SIGTERM/SIGINT (exit 0) or until the bus
+//! follow the chain's events and reconcile, serve the node API, until SIGTERM/SIGINT (exit 0) or until the bus
 //! connection closes (exit 1, so the init restarts it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use zos_bus::NodeProxy;
 use zos_env::daemon::{self, StopSignals};
 use zos_env::NodeConfig;
 
+use provisiond::api::{Api, ChainKeys};
 use provisiond::chain::ChainView;
 use provisiond::engine::Engine;
 use provisiond::events;
@@ -32,6 +34,9 @@ struct Args {
     /// /run/zos/node.json.
     #[arg(long)]
     node_config: Option<PathBuf>,
+    /// Where the node API listens.
+    #[arg(long, default_value = "0.0.0.0:2021")]
+    listen: std::net::SocketAddr,
 }
 
 #[tokio::main]
@@ -71,7 +76,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let again = engine.requeue_active().await?;
     tracing::info!(node_id, active = again, "provisiond ready");
 
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(zos_api::serve(
+        listener,
+        zos_api::ServerConfig::default(),
+        Arc::new(ChainKeys::new(engine.clone())),
+        Arc::new(Api::new(engine.clone(), conn.clone())),
+        std::future::pending(),
+    ));
     tasks.spawn(engine.clone().run());
     tasks.spawn(events::follow(engine.clone()));
     tasks.spawn(events::keep_reconciling(engine.clone()));

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use gridtypes::types::{Volume, ZMount};
 use gridtypes::{Deployment, ResultState, Workload, WorkloadData, WorkloadType, GIB, TIB};
+use provisiond::api::{Api, ChainKeys};
 use provisiond::chain::{ChainView, CheckError};
 use provisiond::engine::{Engine, EngineError};
 use provisiond::events;
@@ -281,13 +282,75 @@ async fn deployments_from_contract_to_volumes_and_back() {
     assert!(storage.volumes().await.unwrap().is_empty());
     assert!(storage.vdisks().await.unwrap().is_empty());
 
-    // ---- a good deployment ----
-    engine.deploy(user.id, good.clone()).await.expect("deploy");
-    assert!(matches!(
-        engine.deploy(user.id, good.clone()).await,
-        Err(EngineError::Exists(_))
+    // ---- a good deployment, through the node API (signed HTTP, keys from the chain) ----
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(zos_api::serve(
+        listener,
+        zos_api::ServerConfig::default(),
+        Arc::new(ChainKeys::new(engine.clone())),
+        Arc::new(Api::new(engine.clone(), conn.clone())),
+        std::future::pending(),
     ));
+    let client = zos_api::Client::new(&url, user.signer.clone(), user.id).unwrap();
+    let impostor = zos_api::Client::new(&url, other.signer.clone(), user.id).unwrap();
+    let refused = impostor
+        .call::<serde_json::Value>("zos.deployment.deploy", &good)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, zos_api::ClientError::Api { status: 401, .. }),
+        "{refused}"
+    );
+    client
+        .call::<serde_json::Value>("zos.deployment.deploy", &good)
+        .await
+        .expect("deploy");
+    let again = client
+        .call::<serde_json::Value>("zos.deployment.deploy", &good)
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("exists"), "{again}");
     let deployed = wait_states(&engine, user.id, good.contract_id, ResultState::Ok).await;
+    let fetched: Deployment = client
+        .call(
+            "zos.deployment.get",
+            serde_json::json!({ "contract_id": good.contract_id }),
+        )
+        .await
+        .expect("get");
+    assert_eq!(fetched, deployed);
+    let features: Vec<String> = client
+        .call("zos.system.node_features_get", serde_json::Value::Null)
+        .await
+        .unwrap();
+    assert!(features.contains(&"volume".to_string()));
+    let pools: serde_json::Value = client
+        .call("zos.storage.pools", serde_json::Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(pools[0]["type"], "ssd", "{pools}");
+    let stats: serde_json::Value = client
+        .call("zos.statistics.get", serde_json::Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(stats["users"]["deployments"], 1, "{stats}");
+    assert_eq!(
+        stats["used"]["sru"].as_u64().unwrap(),
+        3 * GIB + stats["system"]["sru"].as_u64().unwrap(),
+        "{stats}"
+    );
+    let deleted = client
+        .call::<serde_json::Value>(
+            "zos.deployment.delete",
+            serde_json::json!({ "contract_id": good.contract_id }),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        deleted.to_string().contains("cancel your contract"),
+        "{deleted}"
+    );
     let volume_name = format!("{}-{}-data", user.id, good.contract_id);
     let volumes = storage.volumes().await.unwrap();
     assert_eq!(volumes.len(), 1);

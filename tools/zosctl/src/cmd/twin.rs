@@ -4,8 +4,6 @@ use super::Ctx;
 use crate::error::CliError;
 use crate::output::{self, Output};
 
-/// The terms and conditions document zos nodes accept (link and md5 of the document).
-
 pub async fn create(ctx: &Ctx, relay: Option<String>) -> Result<Output, CliError> {
     let signer = ctx.signer()?;
     let chain = ctx.chain().await?;

@@ -13,8 +13,6 @@ use super::RegisterError;
 use crate::activation;
 use crate::timing::Backoff;
 
-/// The terms and conditions document zos accepts (link and md5).
-
 /// How long one activation HTTP exchange may take.
 const ACTIVATION_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -1,0 +1,286 @@
+//! The node API's commands (zos's names and payloads), served over `zos-api`'s signed HTTP
+//! transport: deployments go to the [`Engine`]; statistics, system, storage and network
+//! questions are answered from the daemons that own them, over the bus. Twin keys for request
+//! signatures come from the chain ([`ChainKeys`], cached with the engine's key cache).
+//!
+//! Owns only the mapping from commands to calls and the JSON shapes of the answers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gridtypes::{Capacity, Deployment};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use zbus::Connection;
+use zos_api::{ApiError, Caller, Handler, KeyError, KeyLookup};
+use zos_bus::{NetworkProxy, NodeProxy, StorageProxy};
+
+use crate::chain::CheckError;
+use crate::engine::{Engine, EngineError, RESERVED_MRU_MIN};
+
+/// The workload types this node provisions (`zos.system.node_features_get`).
+pub const FEATURES: &[&str] = &["zmount", "volume"];
+
+pub struct Api {
+    engine: Arc<Engine>,
+    bus: Connection,
+}
+
+impl Api {
+    pub fn new(engine: Arc<Engine>, bus: Connection) -> Self {
+        Api { engine, bus }
+    }
+}
+
+#[derive(Deserialize)]
+struct ContractArg {
+    contract_id: u64,
+}
+
+fn arg<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
+    serde_json::from_value(data).map_err(|e| ApiError::BadRequest(format!("invalid data: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn bus_error(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::Unavailable(format!("{what}: {e}"))
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        let text = error.to_string();
+        match error {
+            EngineError::Invalid(_) | EngineError::Capacity(_) | EngineError::Exists(_) => {
+                ApiError::BadRequest(text)
+            }
+            EngineError::Contract(CheckError::Chain(_)) | EngineError::Bus(_) => {
+                ApiError::Unavailable(text)
+            }
+            EngineError::Contract(_) => ApiError::BadRequest(text),
+            EngineError::Unauthorized(_) => ApiError::Unauthorized(text),
+            EngineError::NotFound => ApiError::NotFound(text),
+            EngineError::Store(_) => ApiError::Internal(text),
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Api {
+    async fn handle(&self, caller: Caller, command: &str, data: Value) -> Result<Value, ApiError> {
+        let twin = caller.twin_id;
+        match command {
+            "zos.deployment.deploy" => {
+                let d: Deployment = arg(data)?;
+                self.engine.deploy(twin, d).await?;
+                Ok(Value::Null)
+            }
+            "zos.deployment.update" => {
+                let d: Deployment = arg(data)?;
+                self.engine.update(twin, d).await?;
+                Ok(Value::Null)
+            }
+            "zos.deployment.get" => {
+                let a: ContractArg = arg(data)?;
+                to_json(&self.engine.get(twin, a.contract_id).await?)
+            }
+            "zos.deployment.list" => to_json(&self.engine.list(twin).await?),
+            "zos.deployment.changes" => {
+                let a: ContractArg = arg(data)?;
+                to_json(&self.engine.changes(twin, a.contract_id).await?)
+            }
+            "zos.deployment.delete" => Err(ApiError::BadRequest(
+                "deletion over the api is disabled, please cancel your contract instead".into(),
+            )),
+            "zos.statistics.get" => self.statistics().await,
+            "zos.system.version" => {
+                let version = self
+                    .node()
+                    .await?
+                    .version()
+                    .await
+                    .map_err(|e| bus_error("noded", e))?;
+                Ok(json!({ "zos": version, "zinit": version }))
+            }
+            "zos.system.dmi" => to_json(
+                &self
+                    .node()
+                    .await?
+                    .dmi()
+                    .await
+                    .map_err(|e| bus_error("noded", e))?,
+            ),
+            "zos.system.hypervisor" => {
+                let dmi = self
+                    .node()
+                    .await?
+                    .dmi()
+                    .await
+                    .map_err(|e| bus_error("noded", e))?;
+                Ok(json!(hypervisor(
+                    &dmi.system.manufacturer,
+                    &dmi.system.product
+                )))
+            }
+            "zos.system.node_features_get" => Ok(json!(FEATURES)),
+            "zos.storage.pools" => {
+                let pools = StorageProxy::new(&self.bus)
+                    .await
+                    .map_err(|e| bus_error("storaged", e))?
+                    .pools()
+                    .await
+                    .map_err(|e| bus_error("storaged", e))?;
+                Ok(Value::Array(
+                    pools
+                        .iter()
+                        .map(|p| json!({ "name": p.name, "type": p.kind, "size": p.size, "used": p.allocated }))
+                        .collect(),
+                ))
+            }
+            "zos.network.interfaces" => {
+                let status = NetworkProxy::new(&self.bus)
+                    .await
+                    .map_err(|e| bus_error("networkd", e))?
+                    .status()
+                    .await
+                    .map_err(|e| bus_error("networkd", e))?;
+                let ips: Vec<&str> = status
+                    .addresses
+                    .iter()
+                    .map(|a| a.split('/').next().unwrap_or(a))
+                    .collect();
+                Ok(json!({ status.bridge.as_str(): ips }))
+            }
+            other => Err(ApiError::unknown_command(other)),
+        }
+    }
+}
+
+impl Api {
+    async fn node(&self) -> Result<NodeProxy<'static>, ApiError> {
+        NodeProxy::new(&self.bus)
+            .await
+            .map_err(|e| bus_error("noded", e))
+    }
+
+    /// zos's statistics: total, system reserve (cache size, memory reserve), used (ok and
+    /// paused workloads plus the reserve), and the users' counters.
+    async fn statistics(&self) -> Result<Value, ApiError> {
+        let total = self
+            .node()
+            .await?
+            .capacity()
+            .await
+            .map_err(|e| bus_error("noded", e))?;
+        let cache = StorageProxy::new(&self.bus)
+            .await
+            .map_err(|e| bus_error("storaged", e))?
+            .cache()
+            .await
+            .map(|c| c.size)
+            .unwrap_or(0);
+        let system = Capacity {
+            sru: cache,
+            mru: (total.mru / 10).max(RESERVED_MRU_MIN),
+            ..Default::default()
+        };
+        let active = self.engine.active().await?;
+        let mut used = system;
+        let mut workloads = 0;
+        let mut last = 0i64;
+        for d in &active {
+            let c = d.used_capacity().unwrap_or_default();
+            used.cru += c.cru;
+            used.sru += c.sru;
+            used.hru += c.hru;
+            used.mru += c.mru;
+            used.ipv4u += c.ipv4u;
+            workloads += d
+                .workloads
+                .iter()
+                .filter(|w| w.result.state.is_okay())
+                .count();
+            last = last.max(
+                d.workloads
+                    .iter()
+                    .map(|w| w.result.created.0)
+                    .max()
+                    .unwrap_or(0),
+            );
+        }
+        let total = Capacity {
+            cru: total.cru,
+            sru: total.sru,
+            hru: total.hru,
+            mru: total.mru,
+            ipv4u: 0,
+        };
+        Ok(json!({
+            "total": total,
+            "used": used,
+            "system": system,
+            "users": {
+                "deployments": active.len(),
+                "workloads": workloads,
+                "last_deployment_timestamp": last,
+            },
+        }))
+    }
+}
+
+/// What `virt-what` would say for the common hypervisors, from the DMI system section; empty
+/// on bare metal.
+fn hypervisor(manufacturer: &str, product: &str) -> &'static str {
+    let text = format!("{manufacturer} {product}").to_ascii_lowercase();
+    if text.contains("qemu") || text.contains("kvm") {
+        "kvm"
+    } else if text.contains("vmware") {
+        "vmware"
+    } else if text.contains("virtualbox") {
+        "virtualbox"
+    } else if text.contains("microsoft") {
+        "hyperv"
+    } else {
+        ""
+    }
+}
+
+/// Twin keys for request signatures, from the chain (cached by the engine's chain view).
+pub struct ChainKeys {
+    engine: Arc<Engine>,
+}
+
+impl ChainKeys {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        ChainKeys { engine }
+    }
+}
+
+#[async_trait]
+impl KeyLookup for ChainKeys {
+    async fn public_key(&self, twin_id: u32) -> Result<Option<[u8; 32]>, KeyError> {
+        match self.engine.chain().twin_keys(&[twin_id]).await {
+            Ok(keys) => Ok(keys
+                .get(&twin_id)
+                .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())),
+            Err(CheckError::NoTwin(_)) => Ok(None),
+            Err(error) => Err(KeyError {
+                twin_id,
+                reason: error.to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hypervisors_by_dmi() {
+        assert_eq!(hypervisor("QEMU", "Standard PC (Q35 + ICH9, 2009)"), "kvm");
+        assert_eq!(hypervisor("Dell Inc.", "PowerEdge R720"), "");
+    }
+}
