@@ -107,7 +107,7 @@ fi
 if [ "${ZOS_IMAGE_NO_CARGO:-0}" != 1 ]; then
     say "cargo build --release --target $musl_target"
     (cd "$root" && cargo build --release --locked --target "$musl_target" \
-        -p zos-init -p noded -p networkd -p storaged -p zos-bus)
+        -p zos-init -p noded -p networkd -p storaged -p provisiond -p zos-bus)
     if ! "$image_tools/bin/busd" --version 2>/dev/null | grep -q "$busd_version"; then
         say "cargo install busd $busd_version"
         cargo install --locked busd --version "$busd_version" --target "$musl_target" --root "$image_tools"
@@ -119,6 +119,7 @@ declare -A binaries=(
     [noded]=$bindir/noded
     [networkd]=$bindir/networkd
     [storaged]=$bindir/storaged
+    [provisiond]=$bindir/provisiond
     [zbusdebug]=$bindir/zbusdebug
     [busd]=$image_tools/bin/busd
 )
@@ -139,7 +140,7 @@ done
 cp -R "$root/initramfs/rootfs/." "$rootfs/"
 
 # Our binaries: static, into /sbin; /init is what the kernel runs as PID 1.
-for name in zos-init noded networkd storaged zbusdebug busd; do
+for name in zos-init noded networkd storaged provisiond zbusdebug busd; do
     src=${binaries[$name]}
     if [ ! -f "$src" ]; then
         echo "image: WARNING: $src was not built; /sbin/$name is not in the image" >&2

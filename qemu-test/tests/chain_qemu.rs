@@ -14,9 +14,12 @@
 
 use std::time::{Duration, Instant};
 
+use gridtypes::types::{Volume, ZMount};
+use gridtypes::{Deployment, ResultState, SignatureRequest, Workload, WorkloadData};
 use qemu_test::chain::LocalGrid;
 use qemu_test::zinit::listed_state;
 use qemu_test::{vm_slot, Disk, DiskKind, ImageDir, Shell, Vm};
+use zos_chain::Signer;
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const SHELL_TIMEOUT: Duration = Duration::from_secs(90);
@@ -36,6 +39,10 @@ const SSD_BYTES: u64 = 120 << 30;
 const HDD_BYTES: u64 = 8 << 30;
 const MAC: &str = "52:54:00:5a:05:01";
 const BOARD_SERIAL: &str = "ZOS-TEST-1";
+/// Where provisiond serves the node API in the guest.
+const NODE_API_PORT: u16 = 2021;
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
+const GIB: u64 = 1 << 30;
 
 fn run_ok(shell: &mut Shell, cmd: &str) -> String {
     shell
@@ -72,7 +79,15 @@ fn wait_registered(vm: &mut Vm, shell: &mut Shell) -> qemu_test::Registered {
 /// The VM and the temp dir of its disk files (fields drop in order: QEMU stops first).
 struct Machine {
     vm: Vm,
+    /// The host's loopback port forwarded to the node API (guest port 2021).
+    api_port: u16,
     _dir: tempfile::TempDir,
+}
+
+/// A loopback port nobody listens on (bound, then released).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
 }
 
 /// A VM with the SSD (storaged puts the node's cache on its pool), the HDD, the
@@ -82,6 +97,7 @@ fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
     let ssd = Disk::create_sparse(&dir.path().join("ssd.raw"), SSD_BYTES).unwrap();
     let hdd = Disk::create_sparse(&dir.path().join("hdd.raw"), HDD_BYTES).unwrap();
     let image = ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"));
+    let api_port = free_port();
     let vm = Vm::builder()
         .name(name)
         .pvh(image)
@@ -94,7 +110,7 @@ fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
                 rotation_rate: 7200,
             },
         )
-        .user_net(grid.user_net().mac(MAC))
+        .user_net(grid.user_net().mac(MAC).hostfwd(api_port, NODE_API_PORT))
         .board_serial(BOARD_SERIAL)
         .extra_cmdline(&format!(
             "runmode=dev uptime_interval={UPTIME_INTERVAL} {}",
@@ -102,7 +118,11 @@ fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
         ))
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    Machine { vm, _dir: dir }
+    Machine {
+        vm,
+        api_port,
+        _dir: dir,
+    }
 }
 
 /// A node boots, registers itself in the farm a farmer made with zosctl, with exactly the VM's
@@ -304,4 +324,150 @@ fn qemu_chain_registration_waits_for_the_farm() {
         .unwrap_or_else(|| panic!("node {} not on the chain", reg.node_id));
     assert_eq!(node.farm_id, farm_id, "{node:?}");
     drop(shell);
+}
+
+/// A user deploys volumes on a booted node: contract on chain, deployment through the node API
+/// (signed, the key read from the chain), workloads ok, consumption on chain; a reboot keeps the
+/// deployment and its data; cancelling the contract removes the volumes.
+#[test]
+fn qemu_deploy_volumes_report_reboot_cancel() {
+    let _slot = vm_slot();
+    let grid = LocalGrid::start().unwrap_or_else(|e| panic!("{e}"));
+    let zosctl = grid.zosctl().unwrap_or_else(|e| panic!("{e}"));
+    let farm_id = zosctl
+        .farmer("deploy-farm")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut m = boot(&grid, "deploy", farm_id);
+    let api = format!("http://127.0.0.1:{}", m.api_port);
+    let vm = &mut m.vm;
+    vm.wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut shell = vm.shell(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let reg = wait_registered(vm, &mut shell);
+
+    // The user: an ed25519 twin funded by //Alice.
+    let chain = grid.client();
+    let user = Signer::ed25519_from_seed(&[42; 32]);
+    let alice = Signer::sr25519_from_uri("//Alice").unwrap();
+    let twin = grid.block_on(async {
+        chain
+            .transfer_keep_alive(&alice, &user.account_id(), 1_000 * 10_000_000)
+            .await?;
+        chain.ensure_twin(&user).await
+    });
+    let twin = twin.unwrap_or_else(|e| panic!("user twin: {e}"));
+
+    let mut d = Deployment {
+        twin_id: twin,
+        workloads: vec![
+            Workload::new("data", &WorkloadData::Volume(Volume { size: GIB })),
+            Workload::new("disk", &WorkloadData::ZMount(ZMount { size: 2 * GIB })),
+        ],
+        ..Default::default()
+    };
+    d.signature_requirement.requests.push(SignatureRequest {
+        twin_id: twin,
+        required: false,
+        weight: 1,
+    });
+    d.signature_requirement.weight_required = 1;
+    let hash = d.challenge_hash_hex().unwrap();
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(hash.as_bytes());
+    d.contract_id = grid
+        .block_on(chain.create_node_contract(&user, reg.node_id, bytes, b"", 0, None))
+        .unwrap_or_else(|e| panic!("contract: {e}"));
+    let message = d.signing_message().unwrap();
+    d.add_signature(twin, &user.sign(&message), user.scheme());
+
+    let client = zos_api::Client::new(&api, user.clone(), twin).unwrap();
+    let get = |client: &zos_api::Client| -> Option<Deployment> {
+        grid.block_on(client.call::<Deployment>(
+            "zos.deployment.get",
+            serde_json::json!({ "contract_id": d.contract_id }),
+        ))
+        .ok()
+    };
+    // provisiond serves once the node is registered; give it a moment.
+    let start = Instant::now();
+    loop {
+        match grid.block_on(client.call::<serde_json::Value>("zos.deployment.deploy", &d)) {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(start.elapsed() < DEPLOY_TIMEOUT, "deploy: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+    let wait_all = |want: ResultState| -> Deployment {
+        let start = Instant::now();
+        loop {
+            if let Some(got) = get(&client) {
+                if got.workloads.iter().all(|w| w.result.state == want) {
+                    return got;
+                }
+                assert!(start.elapsed() < DEPLOY_TIMEOUT, "not {want:?}: {got:#?}");
+            }
+            assert!(start.elapsed() < DEPLOY_TIMEOUT, "deployment not readable");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let deployed = wait_all(ResultState::Ok);
+    eprintln!(
+        "deployed: {:?}",
+        deployed
+            .workloads
+            .iter()
+            .map(|w| (&w.name, &w.result.state))
+            .collect::<Vec<_>>()
+    );
+    let volume = format!("{twin}-{}-data", d.contract_id);
+    let volumes: Vec<zos_bus::storage::Volume> =
+        serde_json::from_str(&run_ok(&mut shell, "zbusdebug storage volumes")).unwrap();
+    let path = volumes
+        .iter()
+        .find(|v| v.name == volume)
+        .unwrap_or_else(|| panic!("{volume} not in {volumes:?}"))
+        .path
+        .clone();
+    run_ok(&mut shell, &format!("echo user-data > {path}/file && sync"));
+
+    // Consumption reaches the chain.
+    let start = Instant::now();
+    loop {
+        let used = grid
+            .block_on(chain.contract_resources(d.contract_id))
+            .unwrap_or_else(|e| panic!("{e}"));
+        if used.map(|u| u.sru) == Some(3 * GIB) {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEPLOY_TIMEOUT,
+            "consumption not reported: {used:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    // Reboot: the deployment and the volume's data are still there.
+    vm.mark();
+    shell
+        .send("zos-init reboot")
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    wait_registered(vm, &mut shell);
+    let after = wait_all(ResultState::Ok);
+    assert_eq!(after.workloads.len(), 2);
+    let data = run_ok(&mut shell, &format!("cat {path}/file"));
+    assert_eq!(data.trim(), "user-data");
+
+    // Cancelling the contract removes everything.
+    grid.block_on(chain.cancel_contract(&user, d.contract_id))
+        .unwrap_or_else(|e| panic!("cancel: {e}"));
+    wait_all(ResultState::Deleted);
+    let volumes = run_ok(&mut shell, "zbusdebug storage volumes");
+    assert!(!volumes.contains(&volume), "{volumes}");
+    let vdisks_gone = run_ok(&mut shell, "find /mnt -path '*/vdisks/*' -type f");
+    assert!(vdisks_gone.trim().is_empty(), "{vdisks_gone}");
 }

@@ -74,13 +74,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     daemon::init_logging();
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("noded stops: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::exit_code("noded", run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -191,12 +191,7 @@ impl Api {
         let mut workloads = 0;
         let mut last = 0i64;
         for d in &active {
-            let c = d.used_capacity().unwrap_or_default();
-            used.cru += c.cru;
-            used.sru += c.sru;
-            used.hru += c.hru;
-            used.mru += c.mru;
-            used.ipv4u += c.ipv4u;
+            used += d.used_capacity().unwrap_or_default();
             workloads += d
                 .workloads
                 .iter()

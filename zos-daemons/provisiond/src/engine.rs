@@ -567,12 +567,7 @@ impl Engine {
 
 fn total(workloads: &[Workload]) -> Capacity {
     workloads.iter().fold(Capacity::default(), |mut acc, w| {
-        let c = w.capacity().unwrap_or_default();
-        acc.cru += c.cru;
-        acc.sru += c.sru;
-        acc.hru += c.hru;
-        acc.mru += c.mru;
-        acc.ipv4u += c.ipv4u;
+        acc += w.capacity().unwrap_or_default();
         acc
     })
 }

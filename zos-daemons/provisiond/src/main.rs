@@ -42,13 +42,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     daemon::init_logging();
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("provisiond stops: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::exit_code("provisiond", run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

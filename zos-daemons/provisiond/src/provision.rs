@@ -59,21 +59,7 @@ impl Provisioners {
         id: &WorkloadId,
         data: &WorkloadData,
     ) -> Result<Value, ProvisionError> {
-        let name = id.to_string();
-        match data {
-            WorkloadData::Volume(v) => {
-                self.storage()
-                    .await?
-                    .create_volume(&name, v.size, kind::SSD)
-                    .await?;
-                Ok(result(&VolumeResult { id: name }))
-            }
-            WorkloadData::ZMount(m) => {
-                self.storage().await?.create_vdisk(&name, m.size).await?;
-                Ok(result(&ZMountResult { id: name }))
-            }
-            other => Err(ProvisionError::Unsupported(other.workload_type())),
-        }
+        self.apply(id, data, false).await
     }
 
     /// Applies new data to an installed workload (sizes: volumes not below what is used,
@@ -83,14 +69,33 @@ impl Provisioners {
         id: &WorkloadId,
         data: &WorkloadData,
     ) -> Result<Value, ProvisionError> {
+        self.apply(id, data, true).await
+    }
+
+    async fn apply(
+        &self,
+        id: &WorkloadId,
+        data: &WorkloadData,
+        resize: bool,
+    ) -> Result<Value, ProvisionError> {
         let name = id.to_string();
         match data {
             WorkloadData::Volume(v) => {
-                self.storage().await?.resize_volume(&name, v.size).await?;
+                let storage = self.storage().await?;
+                if resize {
+                    storage.resize_volume(&name, v.size).await?;
+                } else {
+                    storage.create_volume(&name, v.size, kind::SSD).await?;
+                }
                 Ok(result(&VolumeResult { id: name }))
             }
             WorkloadData::ZMount(m) => {
-                self.storage().await?.resize_vdisk(&name, m.size).await?;
+                let storage = self.storage().await?;
+                if resize {
+                    storage.resize_vdisk(&name, m.size).await?;
+                } else {
+                    storage.create_vdisk(&name, m.size).await?;
+                }
                 Ok(result(&ZMountResult { id: name }))
             }
             other => Err(ProvisionError::Unsupported(other.workload_type())),

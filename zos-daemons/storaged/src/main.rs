@@ -50,13 +50,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     daemon::init_logging();
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!("storaged stops: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon::exit_code("storaged", run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -16,6 +16,18 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// A daemon's exit: success, or the error logged (with its causes) and failure, so the init
+/// restarts it.
+pub fn exit_code(daemon: &str, outcome: anyhow::Result<()>) -> std::process::ExitCode {
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{daemon} stops: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The signals that stop a daemon: SIGTERM (the init's stop) and SIGINT (a developer's Ctrl-C).
 pub struct StopSignals {
     term: tokio::signal::unix::Signal,
