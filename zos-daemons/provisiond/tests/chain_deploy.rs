@@ -1,7 +1,7 @@
 //! provisiond's engine on the real path: the real TFChain runtime (LocalChain, chopsticks from
 //! `make deps`), a real storaged (in-process, pools on loop devices: root), noded's real bus
 //! service submitting consumption reports with the node's key, on a private busd. A user twin
-//! creates node contracts and deploys volumes and zmounts; bad requests change nothing;
+//! creates node contracts and deploys volumes and zmounts, then updates them; bad requests change nothing;
 //! consumption reaches the chain; a restart provisions again without changes; cancelling the
 //! contract removes everything.
 
@@ -218,6 +218,12 @@ async fn deployments_from_contract_to_volumes_and_back() {
         "{err}"
     );
 
+    let badname = deployment(user.id, vec![volume("../etc", GIB)]);
+    assert!(matches!(
+        engine.deploy(user.id, badname).await,
+        Err(EngineError::Invalid(_))
+    ));
+
     let twice = deployment(user.id, vec![volume("a", GIB), zmount("a", GIB)]);
     assert!(matches!(
         engine.deploy(user.id, twice).await,
@@ -379,13 +385,87 @@ async fn deployments_from_contract_to_volumes_and_back() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    // An update: version 1 grows the volume and adds one; a version that skips one is refused.
+    let mut next = good.clone();
+    next.version = 1;
+    next.workloads = vec![
+        Workload {
+            version: 1,
+            ..volume("data", 2 * GIB)
+        },
+        zmount("disk", 2 * GIB),
+        Workload {
+            version: 1,
+            ..volume("logs", GIB)
+        },
+    ];
+    let mut skipped = next.clone();
+    skipped.version = 3;
+    for w in &mut skipped.workloads {
+        if w.version == 1 {
+            w.version = 3;
+        }
+    }
+    skipped.sign_ed25519(user.id, &user.key).unwrap();
+    let err = engine.update(user.id, skipped).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Invalid(ref m) if m.contains("version")),
+        "{err}"
+    );
+    let hash = next.challenge_hash_hex().unwrap();
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(hash.as_bytes());
+    chain
+        .update_node_contract(&user.signer, good.contract_id, bytes, b"")
+        .await
+        .expect("contract update");
+    next.signature_requirement.signatures.clear();
+    next.sign_ed25519(user.id, &user.key).unwrap();
+    client
+        .call::<serde_json::Value>("zos.deployment.update", &next)
+        .await
+        .expect("update");
+    let start = Instant::now();
+    let updated = loop {
+        let d = engine.get(user.id, good.contract_id).await.unwrap();
+        if d.version == 1
+            && d.workloads
+                .iter()
+                .all(|w| w.result.state == ResultState::Ok)
+        {
+            break d;
+        }
+        assert!(start.elapsed() < WAIT, "update not applied: {d:#?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(updated.workloads.len(), 3);
+    let sizes: Vec<(String, u64)> = storage
+        .volumes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.name, v.size))
+        .collect();
+    assert_eq!(
+        sizes,
+        vec![
+            (volume_name.clone(), 2 * GIB),
+            (format!("{}-{}-logs", user.id, good.contract_id), GIB)
+        ]
+    );
+    let good = updated;
+
     // A restart provisions again, idempotently: no new result.
     let changes = engine
         .changes(user.id, good.contract_id)
         .await
         .unwrap()
         .len();
-    assert_eq!(changes, 4, "init and ok of two workloads");
+    assert_eq!(
+        changes,
+        4 + 2,
+        "init and ok of two workloads, then the two updated ones"
+    );
     for t in tasks {
         t.abort();
     }
