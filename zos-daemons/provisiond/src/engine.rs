@@ -26,6 +26,7 @@ use zos_bus::node::ContractUsage;
 use zos_bus::{NodeProxy, StorageProxy};
 
 use crate::chain::{ChainView, CheckError};
+use crate::kyc::Kyc;
 use crate::provision::Provisioners;
 use crate::store::{Job, JobKind, Store, StoreError};
 
@@ -62,6 +63,7 @@ pub struct Engine {
     provisioners: Provisioners,
     bus: Connection,
     node_id: u32,
+    kyc: Option<Kyc>,
     wake: Notify,
 }
 
@@ -93,13 +95,20 @@ fn same_result(a: &WorkloadResult, b: &WorkloadResult) -> bool {
 }
 
 impl Engine {
-    pub fn new(store: Store, chain: ChainView, bus: Connection, node_id: u32) -> Arc<Engine> {
+    pub fn new(
+        store: Store,
+        chain: ChainView,
+        bus: Connection,
+        node_id: u32,
+        kyc: Option<Kyc>,
+    ) -> Arc<Engine> {
         Arc::new(Engine {
             store: Mutex::new(store),
             chain,
             provisioners: Provisioners::new(bus.clone()),
             bus,
             node_id,
+            kyc,
             wake: Notify::new(),
         })
     }
@@ -244,13 +253,25 @@ impl Engine {
         }
     }
 
-    /// The caller is the deployment's twin, and the signatures satisfy its requirement.
+    /// The caller is the deployment's twin, verified by the KYC service when one is configured,
+    /// and the signatures satisfy its requirement.
     async fn authorize(&self, caller: u32, d: &Deployment) -> Result<(), EngineError> {
         if d.twin_id != caller {
             return Err(EngineError::Unauthorized(format!(
                 "twin {caller} cannot send a deployment of twin {}",
                 d.twin_id
             )));
+        }
+        if let Some(kyc) = &self.kyc {
+            match kyc.verified(caller).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(EngineError::Unauthorized(format!(
+                        "twin {caller} is not verified (KYC)"
+                    )))
+                }
+                Err(error) => return Err(EngineError::Bus(error.to_string())),
+            }
         }
         let keys = self.chain.twin_keys(&d.signer_twins()).await?;
         d.verify(&keys)

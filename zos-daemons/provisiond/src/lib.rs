@@ -13,5 +13,6 @@ pub mod api;
 pub mod chain;
 pub mod engine;
 pub mod events;
+pub mod kyc;
 pub mod provision;
 pub mod store;

@@ -19,6 +19,7 @@ use provisiond::api::{Api, ChainKeys};
 use provisiond::chain::ChainView;
 use provisiond::engine::Engine;
 use provisiond::events;
+use provisiond::kyc::Kyc;
 use provisiond::store::Store;
 
 #[derive(Parser)]
@@ -34,6 +35,10 @@ struct Args {
     /// /run/zos/node.json.
     #[arg(long)]
     node_config: Option<PathBuf>,
+    /// The KYC service asked whether a twin is verified before its deployment is accepted;
+    /// default: the kernel command line's `kyc=`, else none (no KYC gate).
+    #[arg(long)]
+    kyc_url: Option<String>,
     /// Where the node API listens.
     #[arg(long, default_value = "0.0.0.0:2021")]
     listen: std::net::SocketAddr,
@@ -66,7 +71,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to the chain at {}", config.chain_url))?;
     let store = Store::open(&args.state)
         .with_context(|| format!("opening the state at {}", args.state.display()))?;
-    let engine = Engine::new(store, ChainView::new(chain), conn.clone(), node_id);
+    let kyc = args
+        .kyc_url
+        .or_else(|| config.extra.get("kyc").cloned())
+        .map(|url| Kyc::new(&url))
+        .transpose()?;
+    if kyc.is_some() {
+        tracing::info!("KYC gate on: deployments need a verified twin");
+    }
+    let engine = Engine::new(store, ChainView::new(chain), conn.clone(), node_id, kyc);
     let again = engine.requeue_active().await?;
     tracing::info!(node_id, active = again, "provisiond ready");
 

@@ -200,6 +200,7 @@ async fn deployments_from_contract_to_volumes_and_back() {
             ChainView::new(chain.clone()),
             conn,
             node_id,
+            None,
         );
         let tasks = [
             tokio::spawn(engine.clone().run()),
