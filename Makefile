@@ -7,7 +7,7 @@ SHELL := /bin/bash
 IMAGE_DIR := out/image
 CARGO ?= cargo
 
-.PHONY: help deps build image run chain test test-unit test-boot lint fmt bench bench-boot bench-chain bench-storage clean
+.PHONY: help deps build image run chain test test-unit test-boot fuzz-smoke lint fmt bench bench-boot bench-chain bench-storage clean
 
 help:
 	@echo "make run         build the image and boot a node in QEMU on a local chain (serial console on this terminal)"
@@ -48,7 +48,11 @@ test-boot: image
 	$(CARGO) build --locked -p zosctl
 	$(CARGO) test --locked -p qemu-test -- --test-threads=1
 
-test: lint test-unit test-boot
+# Every cargo-fuzz target (fuzz/), bounded: parsing never panics.
+fuzz-smoke: deps
+	scripts/fuzz-smoke.sh
+
+test: lint test-unit fuzz-smoke test-boot
 	images/reproducible-check.sh
 
 bench: bench-boot bench-chain bench-storage

@@ -4,6 +4,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+cargo_fuzz_version=0.13.2
 busd_version=0.6.1
 
 # Debian packages the build and the tests use, by what needs them.
@@ -65,6 +66,12 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 command -v npm >/dev/null || install nodejs npm
 if [ ! -f "$root/chain/node_modules/@acala-network/chopsticks/chopsticks.cjs" ]; then
     (cd "$root/chain" && npm ci --no-audit --no-fund)
+fi
+
+# Fuzz targets (make fuzz-smoke): cargo-fuzz needs a nightly compiler.
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+if ! "$root/target/tools/bin/cargo-fuzz" --version 2>/dev/null | grep -q "$cargo_fuzz_version"; then
+    cargo install --locked cargo-fuzz --version "$cargo_fuzz_version" --root "$root/target/tools"
 fi
 
 # The bus broker, for tests on the host (the image builds its own static copy).
