@@ -16,3 +16,5 @@ pub mod events;
 pub mod kyc;
 pub mod provision;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;

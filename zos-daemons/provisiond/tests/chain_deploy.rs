@@ -8,22 +8,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use gridtypes::types::{Volume, ZMount};
-use gridtypes::{Deployment, ResultState, Workload, WorkloadData, WorkloadType, GIB, TIB};
+use gridtypes::{Deployment, ResultState, Workload, WorkloadType, GIB, TIB};
 use provisiond::api::{Api, ChainKeys};
-use provisiond::chain::{ChainView, CheckError};
+use provisiond::chain::CheckError;
 use provisiond::engine::{Engine, EngineError};
-use provisiond::events;
-use provisiond::store::Store;
-use storaged::testing::Env;
-use tokio::sync::watch;
-use zos_bus::node::registration;
-use zos_bus::testing::PrivateBus;
-use zos_bus::{RegistrationStatus, StorageProxy};
-use zos_chain::{Chain, LocalChain, Location, NodeInput, Resources, Signer};
+use provisiond::testing::{
+    contract, deployment, funded_twin, hash_bytes, volume, zmount, LocalNode,
+};
+use zos_bus::StorageProxy;
 
-const TFT: u128 = 10_000_000;
 const WAIT: Duration = Duration::from_secs(90);
 
 fn init_tracing() {
@@ -34,104 +27,6 @@ fn init_tracing() {
         )
         .with_test_writer()
         .try_init();
-}
-
-/// A twin with an ed25519 key (the signer for chain calls, the key for deployment signatures).
-struct Twin {
-    id: u32,
-    key: SigningKey,
-    signer: Signer,
-}
-
-async fn funded_twin(chain: &Chain, seed: u8) -> Twin {
-    let alice = Signer::sr25519_from_uri("//Alice").unwrap();
-    let key = SigningKey::from_bytes(&[seed; 32]);
-    let signer = Signer::ed25519_from_seed(&[seed; 32]);
-    chain
-        .transfer_keep_alive(&alice, &signer.account_id(), 1_000 * TFT)
-        .await
-        .expect("fund twin");
-    let id = chain.ensure_twin(&signer).await.expect("twin");
-    Twin { id, key, signer }
-}
-
-/// A node in a farm of //Alice, registered directly on the chain.
-async fn node(chain: &Chain) -> (u32, Signer) {
-    let alice = Signer::sr25519_from_uri("//Alice").unwrap();
-    chain.ensure_twin(&alice).await.expect("alice twin");
-    let farm = chain
-        .create_farm(&alice, "provision-farm", &[])
-        .await
-        .expect("farm");
-    let node = funded_twin(chain, 3).await;
-    let input = NodeInput {
-        resources: Resources {
-            hru: 0,
-            sru: 200 * GIB,
-            cru: 4,
-            mru: 8 * GIB,
-        },
-        location: Location {
-            city: "Unknown".into(),
-            country: "Unknown".into(),
-            latitude: "0".into(),
-            longitude: "0".into(),
-        },
-        interfaces: vec![],
-        secure_boot: false,
-        virtualized: true,
-        serial_number: None,
-    };
-    let id = chain
-        .create_node(&node.signer, farm, &input)
-        .await
-        .expect("node");
-    (id, node.signer)
-}
-
-fn deployment(twin: u32, workloads: Vec<Workload>) -> Deployment {
-    let mut d = Deployment {
-        twin_id: twin,
-        workloads,
-        ..Default::default()
-    };
-    d.signature_requirement
-        .requests
-        .push(gridtypes::SignatureRequest {
-            twin_id: twin,
-            required: false,
-            weight: 1,
-        });
-    d.signature_requirement.weight_required = 1;
-    d
-}
-
-fn volume(name: &str, size: u64) -> Workload {
-    Workload::new(name, &WorkloadData::Volume(Volume { size }))
-}
-
-fn zmount(name: &str, size: u64) -> Workload {
-    Workload::new(name, &WorkloadData::ZMount(ZMount { size }))
-}
-
-/// Creates `owner`'s node contract for `d` (its hash as zos stores it) and signs `d` with
-/// `signer_key`.
-async fn contract(
-    chain: &Chain,
-    owner: &Twin,
-    node: u32,
-    d: &mut Deployment,
-    signer_key: &SigningKey,
-) {
-    let hash = d.challenge_hash_hex().expect("hash");
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(hash.as_bytes());
-    d.contract_id = chain
-        .create_node_contract(&owner.signer, node, bytes, b"", 0, None)
-        .await
-        .expect("contract");
-    d.signature_requirement.signatures.clear();
-    d.sign_ed25519(d.twin_id, signer_key).expect("sign");
 }
 
 async fn wait_states(engine: &Engine, twin: u32, contract: u64, want: ResultState) -> Deployment {
@@ -149,66 +44,15 @@ async fn wait_states(engine: &Engine, twin: u32, contract: u64, want: ResultStat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_from_contract_to_volumes_and_back() {
     init_tracing();
-    let mut local = LocalChain::start().await.expect("local chain (make deps)");
-    let chain = Chain::connect(&local.url()).await.expect("connect");
-    LocalChain::fund_billing_accounts(&chain)
-        .await
-        .expect("billing accounts");
-    let (node_id, node_signer) = node(&chain).await;
+    // The node's daemons on a private bus: storaged with a 16 GiB SSD pool, noded's service
+    // (registered) reporting with the node's key; the real chain.
+    let node = LocalNode::start(16 * GIB).await;
+    let (chain, node_id) = (node.chain.clone(), node.node_id);
     let user = funded_twin(&chain, 9).await;
     let other = funded_twin(&chain, 10).await;
-
-    // The node's daemons on a private bus: storaged with a 16 GiB SSD pool, noded's service
-    // (registered as node_id) reporting with the node's key.
-    let bus = PrivateBus::start().expect("private bus (make deps)");
-    let mut env = Env::new();
-    env.add_disk(16 * GIB, false);
-    let _storaged = env.serve(bus.address()).await;
-    let (_status, status_rx) = watch::channel(RegistrationStatus {
-        state: registration::REGISTERED.into(),
-        node_id,
-        ..Default::default()
-    });
-    let noded_conn = zos_bus::connect_to(bus.address()).await.unwrap();
-    let reporter = noded::consumption::ContractReporter::new(local.url(), node_signer);
-    noded::service::serve(
-        &noded_conn,
-        noded::service::NodeService::new(
-            String::new(),
-            zos_bus::Capacity {
-                cru: 4,
-                mru: 8 * GIB,
-                sru: 16 * GIB,
-                hru: 0,
-            },
-            Default::default(),
-            "/sys".into(),
-            status_rx,
-            Some(Arc::new(reporter)),
-        ),
-    )
-    .await
-    .expect("noded service");
-
-    let conn = zos_bus::connect_to(bus.address()).await.unwrap();
+    let conn = node.connect().await;
     let storage = StorageProxy::new(&conn).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("provisiond.sqlite");
-    let start_engine = |conn: zbus::Connection| {
-        let engine = Engine::new(
-            Store::open(&state).expect("store"),
-            ChainView::new(chain.clone()),
-            conn,
-            node_id,
-            None,
-        );
-        let tasks = [
-            tokio::spawn(engine.clone().run()),
-            tokio::spawn(events::follow(engine.clone())),
-        ];
-        (engine, tasks)
-    };
-    let (engine, tasks) = start_engine(conn.clone());
+    let (engine, tasks) = node.engine().await;
 
     // ---- bad requests: each refused, nothing created ----
     let mut unknown = deployment(user.id, vec![volume("a", GIB)]);
@@ -266,11 +110,8 @@ async fn deployments_from_contract_to_volumes_and_back() {
     );
 
     let mut theirs = deployment(user.id, vec![volume("x", GIB)]);
-    let hash = theirs.challenge_hash_hex().unwrap();
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(hash.as_bytes());
     theirs.contract_id = chain
-        .create_node_contract(&other.signer, node_id, bytes, b"", 0, None)
+        .create_node_contract(&other.signer, node_id, hash_bytes(&theirs), b"", 0, None)
         .await
         .unwrap();
     theirs.sign_ed25519(user.id, &user.key).unwrap();
@@ -413,11 +254,8 @@ async fn deployments_from_contract_to_volumes_and_back() {
         matches!(err, EngineError::Invalid(ref m) if m.contains("version")),
         "{err}"
     );
-    let hash = next.challenge_hash_hex().unwrap();
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(hash.as_bytes());
     chain
-        .update_node_contract(&user.signer, good.contract_id, bytes, b"")
+        .update_node_contract(&user.signer, good.contract_id, hash_bytes(&next), b"")
         .await
         .expect("contract update");
     next.signature_requirement.signatures.clear();
@@ -471,7 +309,7 @@ async fn deployments_from_contract_to_volumes_and_back() {
         t.abort();
     }
     drop(engine);
-    let (engine, _tasks) = start_engine(conn.clone());
+    let (engine, _tasks) = node.engine().await;
     assert_eq!(engine.requeue_active().await.unwrap(), 1);
     tokio::time::sleep(Duration::from_secs(3)).await;
     wait_states(&engine, user.id, good.contract_id, ResultState::Ok).await;
@@ -497,5 +335,4 @@ async fn deployments_from_contract_to_volumes_and_back() {
     assert!(storage.volumes().await.unwrap().is_empty());
     assert!(storage.vdisks().await.unwrap().is_empty());
     assert!(engine.list(user.id).await.unwrap().is_empty());
-    local.stop();
 }

@@ -1,0 +1,212 @@
+//! Test scaffolding (feature `testing`) for provisiond's tests and benchmark: a node on the real
+//! path, in-process. The real TFChain runtime (LocalChain), a node registered on it in a farm of
+//! //Alice, funded user twins, and on a private busd: storaged with a pool on a loop device and
+//! noded's bus service (registered, reporting consumption with the node's key). Helpers build,
+//! hash, contract and sign deployments as a grid client does.
+//!
+//! Needs root (loop devices), chopsticks and busd (`make deps`); panics with what is missing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use gridtypes::types::{Volume, ZMount};
+use gridtypes::{Deployment, SignatureRequest, Workload, WorkloadData, GIB};
+use storaged::testing::Env;
+use tokio::sync::watch;
+use zos_bus::node::registration;
+use zos_bus::testing::PrivateBus;
+use zos_bus::RegistrationStatus;
+use zos_chain::{Chain, LocalChain, Location, NodeInput, Resources, Signer};
+
+use crate::chain::ChainView;
+use crate::engine::Engine;
+use crate::events;
+use crate::store::Store;
+
+pub const TFT: u128 = 10_000_000;
+
+/// A twin with an ed25519 key (the signer for chain calls, the key for deployment signatures).
+pub struct Twin {
+    pub id: u32,
+    pub key: SigningKey,
+    pub signer: Signer,
+}
+
+/// A twin of the ed25519 key `[seed; 32]`, funded by //Alice.
+pub async fn funded_twin(chain: &Chain, seed: u8) -> Twin {
+    let alice = Signer::sr25519_from_uri("//Alice").expect("dev key");
+    let key = SigningKey::from_bytes(&[seed; 32]);
+    let signer = Signer::ed25519_from_seed(&[seed; 32]);
+    chain
+        .transfer_keep_alive(&alice, &signer.account_id(), 1_000 * TFT)
+        .await
+        .expect("fund twin");
+    let id = chain.ensure_twin(&signer).await.expect("twin");
+    Twin { id, key, signer }
+}
+
+/// A deployment of `twin` signed by it alone.
+pub fn deployment(twin: u32, workloads: Vec<Workload>) -> Deployment {
+    let mut d = Deployment {
+        twin_id: twin,
+        workloads,
+        ..Default::default()
+    };
+    d.signature_requirement.requests.push(SignatureRequest {
+        twin_id: twin,
+        required: false,
+        weight: 1,
+    });
+    d.signature_requirement.weight_required = 1;
+    d
+}
+
+pub fn volume(name: &str, size: u64) -> Workload {
+    Workload::new(name, &WorkloadData::Volume(Volume { size }))
+}
+
+pub fn zmount(name: &str, size: u64) -> Workload {
+    Workload::new(name, &WorkloadData::ZMount(ZMount { size }))
+}
+
+/// The 32 bytes a node contract stores for `d`: its MD5 hex.
+pub fn hash_bytes(d: &Deployment) -> [u8; 32] {
+    let hash = d.challenge_hash_hex().expect("hash");
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(hash.as_bytes());
+    bytes
+}
+
+/// Creates `owner`'s node contract for `d` on `node` and signs `d` with `signer_key`.
+pub async fn contract(
+    chain: &Chain,
+    owner: &Twin,
+    node: u32,
+    d: &mut Deployment,
+    signer_key: &SigningKey,
+) {
+    d.contract_id = chain
+        .create_node_contract(&owner.signer, node, hash_bytes(d), b"", 0, None)
+        .await
+        .expect("contract");
+    d.signature_requirement.signatures.clear();
+    d.sign_ed25519(d.twin_id, signer_key).expect("sign");
+}
+
+/// The node: chain, registration, bus, storaged and noded's service. Dropping it stops all.
+pub struct LocalNode {
+    pub chain: Chain,
+    pub node_id: u32,
+    pub bus: PrivateBus,
+    pub state: PathBuf,
+    _services: Vec<zbus::Connection>,
+    _status: watch::Sender<RegistrationStatus>,
+    _env: Env,
+    _dir: tempfile::TempDir,
+    pub local: LocalChain,
+}
+
+impl LocalNode {
+    /// Starts everything; storaged gets one SSD of `ssd_bytes` (sparse).
+    pub async fn start(ssd_bytes: u64) -> LocalNode {
+        let local = LocalChain::start().await.expect("local chain (make deps)");
+        let chain = Chain::connect(&local.url()).await.expect("connect");
+        LocalChain::fund_billing_accounts(&chain)
+            .await
+            .expect("billing accounts");
+        let alice = Signer::sr25519_from_uri("//Alice").expect("dev key");
+        chain.ensure_twin(&alice).await.expect("alice twin");
+        let farm = chain
+            .create_farm(&alice, "provision-farm", &[])
+            .await
+            .expect("farm");
+        let node = funded_twin(&chain, 3).await;
+        let input = NodeInput {
+            resources: Resources {
+                hru: 0,
+                sru: 200 * GIB,
+                cru: 4,
+                mru: 8 * GIB,
+            },
+            location: Location {
+                city: "Unknown".into(),
+                country: "Unknown".into(),
+                latitude: "0".into(),
+                longitude: "0".into(),
+            },
+            interfaces: vec![],
+            secure_boot: false,
+            virtualized: true,
+            serial_number: None,
+        };
+        let node_id = chain
+            .create_node(&node.signer, farm, &input)
+            .await
+            .expect("node");
+
+        let bus = PrivateBus::start().expect("private bus (make deps)");
+        let mut env = Env::new();
+        env.add_disk(ssd_bytes, false);
+        let storaged = env.serve(bus.address()).await;
+        let (status, status_rx) = watch::channel(RegistrationStatus {
+            state: registration::REGISTERED.into(),
+            node_id,
+            ..Default::default()
+        });
+        let noded = zos_bus::connect_to(bus.address()).await.expect("bus");
+        let reporter = noded::consumption::ContractReporter::new(local.url(), node.signer);
+        noded::service::serve(
+            &noded,
+            noded::service::NodeService::new(
+                String::new(),
+                zos_bus::Capacity {
+                    cru: 4,
+                    mru: 8 * GIB,
+                    sru: ssd_bytes,
+                    hru: 0,
+                },
+                Default::default(),
+                "/sys".into(),
+                status_rx,
+                Some(Arc::new(reporter)),
+            ),
+        )
+        .await
+        .expect("noded service");
+        let dir = tempfile::tempdir().expect("temp dir");
+        LocalNode {
+            chain,
+            node_id,
+            state: dir.path().join("provisiond.sqlite"),
+            bus,
+            _services: vec![storaged, noded],
+            _status: status,
+            _env: env,
+            _dir: dir,
+            local,
+        }
+    }
+
+    /// A bus connection for a client.
+    pub async fn connect(&self) -> zbus::Connection {
+        zos_bus::connect_to(self.bus.address()).await.expect("bus")
+    }
+
+    /// provisiond's engine on this node's store, its job loop and event follower running (the
+    /// tasks end when the returned handles are aborted).
+    pub async fn engine(&self) -> (Arc<Engine>, Vec<tokio::task::JoinHandle<()>>) {
+        let engine = Engine::new(
+            Store::open(&self.state).expect("store"),
+            ChainView::new(self.chain.clone()),
+            self.connect().await,
+            self.node_id,
+            None,
+        );
+        let tasks = vec![
+            tokio::spawn(engine.clone().run()),
+            tokio::spawn(events::follow(engine.clone())),
+        ];
+        (engine, tasks)
+    }
+}
