@@ -25,6 +25,8 @@ bin=target/debug
 zosctl="$bin/zosctl"
 activation_bin="$bin/zos-activation"
 activation_port="${ACTIVATION_PORT:-8041}"
+# The node API (provisiond, guest port 2021) on this machine's loopback.
+api_port="${NODE_API_PORT:-2021}"
 farm_name=dev-farm
 guest_chain="10.0.2.100:9944"
 guest_activation="10.0.2.101:8041"
@@ -139,6 +141,7 @@ $chain_note.
   debug shell:  socat -,raw,echo=0 UNIX-CONNECT:$run/shell.sock   (runmode=dev only)
   node state:   $ssd (delete it for a new node identity); $identity_note.
   registered:   noded prints "ZOS REGISTERED node_id=<n> twin_id=<t>" on the console.
+  node API:     http://127.0.0.1:$api_port (signed requests, e.g. zosctl deploy --node-url ...)
 Serial console below.
 TXT
 
@@ -149,6 +152,6 @@ qemu-system-x86_64 \
     -kernel "$image/vmlinux" -initrd "$image/initramfs.cpio.zst" -append "$cmdline" \
     -drive file="$ssd",format=raw,if=none,id=ssd \
     -device virtio-scsi-pci,id=scsi0 -device scsi-hd,drive=ssd,bus=scsi0.0,rotation_rate=1 \
-    -netdev "user,id=n0,restrict=on,guestfwd=tcp:$guest_chain-cmd:socat STDIO TCP:127.0.0.1:$chain_port,guestfwd=tcp:$guest_activation-cmd:socat STDIO TCP:127.0.0.1:$activation_port" \
+    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$api_port-:2021,guestfwd=tcp:$guest_chain-cmd:socat STDIO TCP:127.0.0.1:$chain_port,guestfwd=tcp:$guest_activation-cmd:socat STDIO TCP:127.0.0.1:$activation_port" \
     -device virtio-net-pci,netdev=n0 \
     -object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0
