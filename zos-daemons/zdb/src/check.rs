@@ -123,6 +123,11 @@ pub fn verify_namespace(index_dir: &Path, data_dir: &Path) -> Result<NsReport, C
         Err(e) => r.problems.push(format!("{}: {e}", dp.display())),
     }
     let data = verify_data(data_dir, &mut r)?;
+    let mode = fs::read(index_path(index_dir, 0))
+        .ok()
+        .and_then(|b| IndexHeader::decode(&b).ok())
+        .and_then(|h| Mode::from_byte(h.mode).ok())
+        .unwrap_or(Mode::User);
     for id in 0..r.index_files {
         let p = index_path(index_dir, id);
         let b = fs::read(&p).map_err(io_err(&p))?;
@@ -147,11 +152,13 @@ pub fn verify_namespace(index_dir: &Path, data_dir: &Path) -> Result<NsReport, C
             r.index_entries += 1;
             if !item.deleted() {
                 r.live_entries += 1;
-                match data.get(&item.dataid) {
+                // User mode: the data file is the index file's twin (0-db stores 0 as dataid
+                // for new keys and ignores the field on load).
+                let dataid = if mode == Mode::User { id } else { item.dataid };
+                match data.get(&dataid) {
                     None => r.problems.push(format!(
-                        "{}@{pos}: data file d{} missing",
+                        "{}@{pos}: data file d{dataid} missing",
                         p.display(),
-                        item.dataid
                     )),
                     Some(d) => {
                         let o = item.offset as usize;
@@ -170,9 +177,8 @@ pub fn verify_namespace(index_dir: &Path, data_dir: &Path) -> Result<NsReport, C
                             .unwrap_or(false);
                         if !ok {
                             r.problems.push(format!(
-                                "{}@{pos}: does not match d{}@{}",
+                                "{}@{pos}: does not match d{dataid}@{}",
                                 p.display(),
-                                item.dataid,
                                 item.offset
                             ));
                         }

@@ -100,9 +100,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn from_item(item: &IndexItem, indexid: u32, idxoffset: u32) -> Entry {
+    /// In user mode the data file is the one with the index file's id: 0-db writes 0 as
+    /// `dataid` for new keys and itself uses the index file id on load, so we do the same.
+    fn from_item(mode: Mode, item: &IndexItem, indexid: u32, idxoffset: u32) -> Entry {
         Entry {
-            dataid: item.dataid,
+            dataid: match mode {
+                Mode::User => indexid,
+                Mode::Seq => item.dataid,
+            },
             offset: item.offset,
             length: item.length,
             crc: item.crc,
@@ -539,7 +544,8 @@ impl Namespace {
                 };
                 let key = buf[off + INDEX_ITEM_LEN..off + INDEX_ITEM_LEN + item.idlength as usize]
                     .to_vec();
-                if self.validate_against_data(&item, &key) {
+                let dataid = Entry::from_item(self.mode, &item, id, off as u32).dataid;
+                if self.validate_against_data(dataid, &item, &key) {
                     break;
                 }
                 cut_at = off;
@@ -586,8 +592,8 @@ impl Namespace {
     }
 
     /// True when the data entry the index item points to is complete and matches.
-    fn validate_against_data(&mut self, item: &IndexItem, key: &[u8]) -> bool {
-        let Ok(f) = self.reader(false, item.dataid) else {
+    fn validate_against_data(&mut self, dataid: u32, item: &IndexItem, key: &[u8]) -> bool {
+        let Ok(f) = self.reader(false, dataid) else {
             return false;
         };
         let Ok(len) = f.metadata().map(|m| m.len()) else {
@@ -653,8 +659,10 @@ impl Namespace {
                         }
                     }
                     if !item.deleted() {
-                        self.keys
-                            .insert(key.into(), Entry::from_item(&item, id, pos as u32));
+                        self.keys.insert(
+                            key.into(),
+                            Entry::from_item(self.mode, &item, id, pos as u32),
+                        );
                         self.entries += 1;
                         self.datasize += item.length as u64;
                         self.index_size += disk;
@@ -759,7 +767,7 @@ impl Namespace {
                 if item.deleted() || item.idlength as usize != SEQ_KEY_LEN {
                     return None;
                 }
-                Some(Entry::from_item(&item, fileid, off as u32))
+                Some(Entry::from_item(self.mode, &item, fileid, off as u32))
             }
         }
     }
@@ -991,7 +999,9 @@ impl Namespace {
                     length: value.len() as u32,
                     previous: 0,
                     flags: 0,
-                    dataid: self.index_id,
+                    // Byte-compatible with 0-db: it stores 0 for a new key and the file id
+                    // for an update; readers use the index file id in user mode anyway.
+                    dataid: if existing.is_some() { self.index_id } else { 0 },
                     timestamp: ts,
                     crc,
                     parentid: pid,
@@ -1009,7 +1019,7 @@ impl Namespace {
                     self.index_size -= (INDEX_ITEM_LEN + key.len()) as u64;
                 }
                 self.sync_after_write(true).map_err(WriteError::Index)?;
-                let entry = Entry::from_item(&item, self.index_id, idxoff);
+                let entry = Entry::from_item(self.mode, &item, self.index_id, idxoff);
                 match self.keys.get_mut(key) {
                     Some(slot) => *slot = entry,
                     None => {
@@ -1260,15 +1270,11 @@ impl Namespace {
     }
 
     /// HISTORY: the version stored at an index location, with its payload.
-    pub fn history_at(
-        &mut self,
-        fileid: u32,
-        offset: u32,
-    ) -> io::Result<Option<Version>> {
+    pub fn history_at(&mut self, fileid: u32, offset: u32) -> io::Result<Option<Version>> {
         let Some((item, key)) = self.read_index_item(fileid, offset)? else {
             return Ok(None);
         };
-        let e = Entry::from_item(&item, fileid, offset);
+        let e = Entry::from_item(self.mode, &item, fileid, offset);
         let mut payload = Vec::new();
         self.read_payload(&e, &mut payload)?;
         Ok(Some((item, key, payload)))

@@ -22,6 +22,8 @@ pub enum RespError {
     /// An argument header does not start with `$` or is not a number.
     Malformed,
     PayloadTooBig,
+    /// `*-N`: 0-db answers "Internal memory error" and drops the connection.
+    NegativeCount,
 }
 
 impl RespError {
@@ -32,6 +34,7 @@ impl RespError {
             RespError::TooManyArgs => "Too many arguments",
             RespError::Malformed => "Malformed query string",
             RespError::PayloadTooBig => "Payload too big",
+            RespError::NegativeCount => "Internal memory error",
         }
     }
 
@@ -90,7 +93,10 @@ pub fn parse(buf: &[u8], args: &mut Vec<(usize, usize)>) -> Result<Option<usize>
             };
         }
     };
-    if count <= 0 {
+    if count < 0 {
+        return Err(RespError::NegativeCount);
+    }
+    if count == 0 {
         return Err(RespError::MissingArgs(pos));
     }
     if count as usize > MAX_ARGS {
