@@ -104,6 +104,8 @@ pub fn cmd(con: &mut redis::Connection, args: &[&[u8]]) -> Result<redis::Value, 
     c.query::<redis::Value>(con).map_err(|e| {
         // The redis crate splits "-Foo bar" into code "Foo" and detail "bar".
         match (e.code(), e.detail()) {
+            // single-word errors come back with a placeholder detail
+            (Some(code), Some("Unknown extension error encountered")) => code.to_string(),
             (Some(code), Some(d)) => format!("{code} {d}"),
             (Some(code), None) => code.to_string(),
             _ => e.to_string(),
