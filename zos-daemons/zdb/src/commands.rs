@@ -596,7 +596,7 @@ fn get_single(c: &mut Ctx, key: &[u8]) {
     };
     resp::bulk_header(out_ptr, e.length as usize);
     let before = out_ptr.len();
-    if ns.read_payload(&e, out_ptr).is_err() {
+    if ns.read_payload(&e, key, out_ptr).is_err() {
         // Undo the header: 0-db answers an internal error.
         let hdr = before - (e.length.to_string().len() + 3);
         out_ptr.truncate(hdr);

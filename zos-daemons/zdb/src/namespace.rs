@@ -50,12 +50,18 @@ pub enum NsError {
         found: u32,
         expected: u32,
     },
-    #[error("namespace {ns}: index file {fileid} entry at {offset} points to data file {dataid} which is missing")]
-    MissingData {
+    #[error("namespace {ns}: index file i{fileid} is not the last one but ends with a torn entry at {offset}; sequential ids after it would shift, refusing to load (rebuild it with `zdb-check rebuild`)")]
+    TornSeqIndex {
         ns: String,
         fileid: u32,
         offset: u64,
-        dataid: u32,
+    },
+    #[error("namespace {ns}: i{fileid} at {offset}: sequential slot does not hold id {expected}; the index is damaged, refusing to load (rebuild it with `zdb-check rebuild`)")]
+    SeqIdMismatch {
+        ns: String,
+        fileid: u32,
+        offset: u64,
+        expected: u64,
     },
 }
 
@@ -559,6 +565,13 @@ impl Namespace {
             }
         }
         if cut_at < buf.len() {
+            if !active && self.mode == Mode::Seq {
+                return Err(NsError::TornSeqIndex {
+                    ns: self.name.clone(),
+                    fileid: id,
+                    offset: cut_at as u64,
+                });
+            }
             let p = index_path(&self.index_dir, id);
             let cut = (buf.len() - cut_at) as u64;
             let f = OpenOptions::new()
@@ -669,6 +682,16 @@ impl Namespace {
                     }
                 }
                 Mode::Seq => {
+                    // A live slot holds its own id: anything else means ids have shifted
+                    // (an older index file lost entries), and serving would return wrong data.
+                    if !item.deleted() && key != self.next_entry.to_le_bytes() {
+                        return Err(NsError::SeqIdMismatch {
+                            ns: self.name.clone(),
+                            fileid: id,
+                            offset: pos as u64,
+                            expected: self.next_entry,
+                        });
+                    }
                     if !item.deleted() {
                         self.entries += 1;
                         self.datasize += item.length as u64;
@@ -794,10 +817,32 @@ impl Namespace {
         Some((id, fileid, format::seq_slot_offset(id - first)))
     }
 
-    /// Appends the payload of `entry` to `out`.
-    pub fn read_payload(&mut self, entry: &Entry, out: &mut Vec<u8>) -> io::Result<()> {
+    /// Appends the payload of `entry` (stored under `key`) to `out`. The data entry header and
+    /// key are checked first, so an index entry pointing at the wrong place (a damaged or
+    /// truncated data file) gives an error, never someone else's bytes.
+    pub fn read_payload(&mut self, entry: &Entry, key: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         let at = entry.offset as u64 + DATA_ENTRY_LEN as u64 + entry.idlength as u64;
         let len = entry.length as usize;
+        let f = self.reader(false, entry.dataid)?;
+        let mut hk = [0u8; DATA_ENTRY_LEN + 255];
+        let hk = &mut hk[..DATA_ENTRY_LEN + key.len()];
+        let mismatch = match f.read_exact_at(hk, entry.offset as u64) {
+            Ok(()) => {
+                let h = DataEntry::decode(hk).map_err(io::Error::other)?;
+                h.idlength as usize != key.len()
+                    || h.datalength != entry.length
+                    || &hk[DATA_ENTRY_LEN..] != key
+            }
+            Err(_) => true,
+        };
+        if mismatch {
+            self.io_errors += 1;
+            self.last_io_error = now_ts() as u64;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "data entry does not match its index entry",
+            ));
+        }
         let f = self.reader(false, entry.dataid)?;
         let start = out.len();
         out.resize(start + len, 0);
@@ -829,13 +874,13 @@ impl Namespace {
         r.map(|_| ok)
     }
 
-    fn payload_equals(&mut self, entry: &Entry, value: &[u8]) -> bool {
+    fn payload_equals(&mut self, entry: &Entry, key: &[u8], value: &[u8]) -> bool {
         if entry.length as usize != value.len() {
             return false;
         }
         let mut p = std::mem::take(&mut self.scratch);
         p.clear();
-        let same = self.read_payload(entry, &mut p).is_ok() && p == value;
+        let same = self.read_payload(entry, key, &mut p).is_ok() && p == value;
         self.scratch = p;
         same
     }
@@ -982,7 +1027,7 @@ impl Namespace {
             return Ok(SetOutcome::SeqUnknownKey);
         }
         if let Some(e) = &existing {
-            if e.crc == crc && self.payload_equals(e, value) {
+            if e.crc == crc && self.payload_equals(e, key, value) {
                 return Ok(SetOutcome::Unchanged);
             }
         }
@@ -1276,7 +1321,7 @@ impl Namespace {
         };
         let e = Entry::from_item(self.mode, &item, fileid, offset);
         let mut payload = Vec::new();
-        self.read_payload(&e, &mut payload)?;
+        self.read_payload(&e, &key, &mut payload)?;
         Ok(Some((item, key, payload)))
     }
 
