@@ -197,9 +197,8 @@ impl Ctx<'_, '_, '_> {
     }
 
     fn lock(&mut self) -> Lock {
-        let (n, g) = (self.s.ns.clone(), self.s.generation);
         self.engine
-            .session_ns(&n, g)
+            .session_ns(&self.s.ns, self.s.generation)
             .map(|n| n.lock)
             .unwrap_or(Lock::Unlocked)
     }
@@ -287,8 +286,11 @@ pub fn execute(engine: &mut Engine, s: &mut Session, r: &Req, out: &mut Vec<u8>)
             c.err("Unauthorized");
         }
         "DBSIZE" => {
-            let (n, g) = (c.s.ns.clone(), c.s.generation);
-            let v = c.engine.session_ns(&n, g).map(|n| n.entries).unwrap_or(0);
+            let v = c
+                .engine
+                .session_ns(&c.s.ns, c.s.generation)
+                .map(|n| n.entries)
+                .unwrap_or(0);
             resp::integer(c.out, v as i64);
         }
         "NSNEW" => cmd_nsnew(&mut c, r),
@@ -483,8 +485,7 @@ fn cmd_select(c: &mut Ctx, r: &Req) {
 /// Current namespace of the session (checked to exist at dispatch).
 macro_rules! cur_ns {
     ($c:expr) => {{
-        let (n, g) = ($c.s.ns.clone(), $c.s.generation);
-        match $c.engine.session_ns(&n, g) {
+        match $c.engine.session_ns(&$c.s.ns, $c.s.generation) {
             Some(ns) => ns,
             None => {
                 resp::error(
@@ -585,8 +586,7 @@ fn cmd_set(c: &mut Ctx, r: &Req) {
 
 fn get_single(c: &mut Ctx, key: &[u8]) {
     let out_ptr = &mut *c.out;
-    let (n, g) = (c.s.ns.clone(), c.s.generation);
-    let Some(ns) = c.engine.session_ns(&n, g) else {
+    let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
         resp::nil(out_ptr);
         return;
     };
@@ -704,8 +704,7 @@ fn cmd_keyinfo(c: &mut Ctx, r: &Req, name: &'static str) {
         return;
     }
     let out: &mut Vec<u8> = c.out;
-    let (n, g) = (c.s.ns.clone(), c.s.generation);
-    let Some(ns) = c.engine.session_ns(&n, g) else {
+    let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
         resp::nil(out);
         return;
     };
@@ -729,8 +728,7 @@ fn cmd_scan(c: &mut Ctx, r: &Req, forward: bool) {
         return;
     }
     let out: &mut Vec<u8> = c.out;
-    let (n, g) = (c.s.ns.clone(), c.s.generation);
-    let Some(ns) = c.engine.session_ns(&n, g) else {
+    let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
         return;
     };
     let mut items = Vec::new();
@@ -818,8 +816,7 @@ fn cmd_history(c: &mut Ctx, r: &Req) {
         return;
     }
     let out: &mut Vec<u8> = c.out;
-    let (n, g) = (c.s.ns.clone(), c.s.generation);
-    let Some(ns) = c.engine.session_ns(&n, g) else {
+    let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
         return;
     };
     let key = r.arg(1);
@@ -1210,8 +1207,7 @@ fn cmd_data(c: &mut Ctx, r: &Req) {
     let fileid = atoll(r.arg(2)) as u32;
     let offset = atoll(r.arg(3)).max(0) as u64;
     let out: &mut Vec<u8> = c.out;
-    let (n, g) = (c.s.ns.clone(), c.s.generation);
-    let Some(ns) = c.engine.session_ns(&n, g) else {
+    let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
         return;
     };
     match ns.data_raw(fileid, offset) {
