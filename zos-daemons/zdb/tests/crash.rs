@@ -35,7 +35,14 @@ fn spawn(dir: &Path, extra: &[&str]) -> (Proc, PathBuf) {
         .arg(&sock)
         .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("zdb.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
         .spawn()
         .expect("spawn zdb");
     let start = Instant::now();
@@ -152,17 +159,30 @@ fn kill9_during_writes_sync_mode_keeps_every_acknowledged_write() {
         let (_p, sock) = spawn(dir.path(), &["--datasize", "524288"]);
         let mut c = connect(&sock);
         let pending = pending.lock().unwrap().take();
+        let mut landed: Option<Op> = None;
         for (k, v) in &acked {
             let got: Option<Vec<u8>> = redis::cmd("GET").arg(k).query(&mut c).unwrap();
             let in_flight = pending.as_ref().filter(|(pk, _)| pk == k).map(|(_, pv)| pv);
-            assert!(
-                &got == v || Some(&got) == in_flight,
-                "round {round}: key {k}: acknowledged state lost"
-            );
+            if !(&got == v || Some(&got) == in_flight) {
+                let log = std::fs::read_to_string(dir.path().join("zdb.log")).unwrap_or_default();
+                let keep = dir.keep();
+                panic!(
+                    "round {round}: key {k}: acknowledged state lost (got {:?} bytes, want {:?}); dir kept at {keep:?}; log:\n{log}",
+                    got.as_ref().map(|g| g.len()),
+                    v.as_ref().map(|g| g.len())
+                );
+            }
+            if in_flight.is_some() {
+                // the in-flight write's outcome is now known: later rounds expect it
+                landed = Some((k.clone(), got.clone()));
+            }
             if v.is_some() {
                 let ok: i64 = redis::cmd("CHECK").arg(k).query(&mut c).unwrap();
                 assert_eq!(ok, 1, "CHECK {k}");
             }
+        }
+        if let Some((k, v)) = landed {
+            acked.insert(k, v);
         }
         drop(c);
     }
