@@ -863,10 +863,17 @@ fn cmd_history(c: &mut Ctx, r: &Req) {
 }
 
 fn cmd_info(c: &mut Ctx) {
+    use std::fmt::Write;
     let e = &*c.engine;
-    let text = format!(
-        "# server\nserver_name: 0-db (zdb)\nserver_revision: zos-zdb {ver}\nengine_revision: zos-zdb {ver}\n\
-instance_id: {iid}\nboot_time: {boot}\nuptime: {up}\n\n# clients\nclients_lifetime: {cl}\n\n\
+    let io = e.io_totals();
+    let (rx, tx) = e.network();
+    let mb = |v: u64| v as f64 / (1024.0 * 1024.0);
+    let mut t = String::with_capacity(1024);
+    let _ = write!(
+        t,
+        "# server\nserver_name: 0-db (zdb)\nserver_revision: zos-zdb {ver}\n\
+engine_revision: zos-zdb {ver}\ninstance_id: {iid}\nboot_time: {boot}\nuptime: {up}\n\n\
+# clients\nclients_lifetime: {cl}\n\n\
 # internals\nsequential_key_size: 8\ndata_version: 3\nindex_version: 4\n\n# stats\n\
 commands_executed: {ce}\ncommands_failed: {cf}\ncommands_unauthorized: {cu}\n",
         ver = env!("CARGO_PKG_VERSION"),
@@ -878,7 +885,31 @@ commands_executed: {ce}\ncommands_failed: {cf}\ncommands_unauthorized: {cu}\n",
         cf = e.stats.failed,
         cu = e.stats.unauthorized,
     );
-    resp::bulk(c.out, text.as_bytes());
+    let _ = write!(
+        t,
+        "index_disk_read_failed: {}\nindex_disk_write_failed: {}\n\
+data_disk_read_failed: {}\ndata_disk_write_failed: {}\n\
+index_disk_read_bytes: {}\nindex_disk_read_mb: {:.2}\n\
+index_disk_write_bytes: {}\nindex_disk_write_mb: {:.2}\n\
+data_disk_read_bytes: {}\ndata_disk_read_mb: {:.2}\n\
+data_disk_write_bytes: {}\ndata_disk_write_mb: {:.2}\n\
+network_rx_bytes: {rx}\nnetwork_rx_mb: {:.2}\nnetwork_tx_bytes: {tx}\nnetwork_tx_mb: {:.2}\n",
+        io.index_read_failed,
+        io.index_write_failed,
+        io.data_read_failed,
+        io.data_write_failed,
+        io.index_read,
+        mb(io.index_read),
+        io.index_written,
+        mb(io.index_written),
+        io.data_read,
+        mb(io.data_read),
+        io.data_written,
+        mb(io.data_written),
+        mb(rx),
+        mb(tx),
+    );
+    resp::bulk(c.out, t.as_bytes());
 }
 
 fn valid_name(n: &str) -> bool {
@@ -1055,7 +1086,7 @@ fn cmd_nsinfo(c: &mut Ctx, r: &Req) {
         "# namespace\nname: {}\nentries: {}\npublic: {}\nworm: {}\nlocked: {}\npassword: {}\n\
 data_size_bytes: {}\ndata_size_mb: {:.2}\ndata_limits_bytes: {}\nindex_size_bytes: {}\n\
 index_size_kb: {:.2}\nnext_internal_id: 0x{:08x}\nmode: {}\n\
-stats_index_io_errors: 0\nstats_index_io_error_last: 0\nstats_index_faults: 0\n\
+stats_index_io_errors: {}\nstats_index_io_error_last: {}\nstats_index_faults: 0\n\
 stats_data_io_errors: {}\nstats_data_io_error_last: {}\nstats_data_faults: 0\n",
         ns.name,
         ns.entries,
@@ -1070,8 +1101,10 @@ stats_data_io_errors: {}\nstats_data_io_error_last: {}\nstats_data_faults: 0\n",
         ns.index_size as f64 / 1024.0,
         ns.next_entry().swap_bytes(),
         ns.mode().name(),
-        ns.io_errors,
-        ns.last_io_error,
+        ns.io.index_errors,
+        ns.io.index_last_error,
+        ns.io.data_errors,
+        ns.io.data_last_error,
     );
     if ns.maxsize > 0 {
         let _ = writeln!(

@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use thiserror::Error;
 
 use crate::format::Mode;
-use crate::namespace::{Durability, Namespace, NsError, StoreSettings};
+use crate::namespace::{Durability, IoStats, Namespace, NsError, StoreSettings};
 
 pub const DEFAULT_NS: &str = "default";
 
@@ -58,6 +60,11 @@ pub struct Engine {
     pub boot: Instant,
     pub instance_id: u32,
     pub stats: Stats,
+    /// Bytes received and sent on client connections (updated by the server without the lock).
+    pub net_rx: Arc<AtomicU64>,
+    pub net_tx: Arc<AtomicU64>,
+    /// I/O counters of namespaces deleted since boot.
+    retired: IoStats,
 }
 
 impl Engine {
@@ -96,6 +103,9 @@ impl Engine {
             boot: Instant::now(),
             instance_id: rand::random(),
             stats: Stats::default(),
+            net_rx: Arc::new(AtomicU64::new(0)),
+            net_tx: Arc::new(AtomicU64::new(0)),
+            retired: IoStats::default(),
         };
         let mut names = Vec::new();
         let root = e.settings.index_root.clone();
@@ -191,6 +201,7 @@ impl Engine {
     pub fn delete(&mut self, name: &str) -> Result<(), EngineError> {
         if let Some(ns) = self.namespaces.remove(name) {
             self.order.retain(|n| n != name);
+            add_io(&mut self.retired, &ns.io);
             let (i, d) = (ns.index_dir().to_path_buf(), ns.data_dir().to_path_buf());
             drop(ns);
             for p in [i, d] {
@@ -222,9 +233,36 @@ impl Engine {
         Ok(())
     }
 
+    /// Disk I/O counters summed over every namespace since boot.
+    pub fn io_totals(&self) -> IoStats {
+        let mut t = self.retired;
+        for ns in self.namespaces.values() {
+            add_io(&mut t, &ns.io);
+        }
+        t
+    }
+
+    pub fn network(&self) -> (u64, u64) {
+        (
+            self.net_rx.load(Ordering::Relaxed),
+            self.net_tx.load(Ordering::Relaxed),
+        )
+    }
+
     pub fn sync_all(&mut self) {
         for ns in self.namespaces.values_mut() {
             ns.sync_all();
         }
     }
+}
+
+fn add_io(t: &mut IoStats, s: &IoStats) {
+    t.data_read += s.data_read;
+    t.data_written += s.data_written;
+    t.index_read += s.index_read;
+    t.index_written += s.index_written;
+    t.data_read_failed += s.data_read_failed;
+    t.data_write_failed += s.data_write_failed;
+    t.index_read_failed += s.index_read_failed;
+    t.index_write_failed += s.index_write_failed;
 }

@@ -219,8 +219,52 @@ pub struct Namespace {
     readers: HashMap<(bool, u32), File>,
     scratch: Vec<u8>,
     pub recovery: Recovery,
-    pub io_errors: u64,
-    pub last_io_error: u64,
+    pub io: IoStats,
+}
+
+/// Disk I/O counters of one namespace (NSINFO and INFO).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IoStats {
+    pub data_read: u64,
+    pub data_written: u64,
+    pub index_read: u64,
+    pub index_written: u64,
+    pub data_read_failed: u64,
+    pub data_write_failed: u64,
+    pub index_read_failed: u64,
+    pub index_write_failed: u64,
+    pub data_errors: u64,
+    pub data_last_error: u64,
+    pub index_errors: u64,
+    pub index_last_error: u64,
+}
+
+impl IoStats {
+    fn data_error(&mut self, write: bool) {
+        if write {
+            self.data_write_failed += 1;
+        } else {
+            self.data_read_failed += 1;
+        }
+        self.data_errors += 1;
+        self.data_last_error = now_ts() as u64;
+    }
+
+    fn index_error(&mut self, write: bool) {
+        if write {
+            self.index_write_failed += 1;
+        } else {
+            self.index_read_failed += 1;
+        }
+        self.index_errors += 1;
+        self.index_last_error = now_ts() as u64;
+    }
+}
+
+/// What NSINFO's `index_size_bytes` counts per live key: 0-db reports the size of its
+/// in-memory entry (64 bytes on 64-bit builds) plus the key, and so do we.
+fn mem_size(keylen: usize) -> u64 {
+    64 + keylen as u64
 }
 
 fn now_ts() -> u32 {
@@ -499,8 +543,7 @@ impl Namespace {
             readers: HashMap::new(),
             scratch: Vec::new(),
             recovery,
-            io_errors: 0,
-            last_io_error: 0,
+            io: IoStats::default(),
         };
 
         // Cut torn or dangling entries at the end of every index file (only the last one can
@@ -653,13 +696,12 @@ impl Namespace {
                 break;
             }
             let key = &buf[pos + INDEX_ITEM_LEN..kend];
-            let disk = (INDEX_ITEM_LEN + key.len()) as u64;
             match self.mode {
                 Mode::User => {
                     if let Some(old) = self.keys.remove(key) {
                         self.entries -= 1;
                         self.datasize -= old.length as u64;
-                        self.index_size -= (INDEX_ITEM_LEN as u64) + key.len() as u64;
+                        self.index_size -= mem_size(key.len());
                         if !item.deleted() {
                             // Crash between appending the new version and flagging the old
                             // one: finish the flagging now.
@@ -678,7 +720,7 @@ impl Namespace {
                         );
                         self.entries += 1;
                         self.datasize += item.length as u64;
-                        self.index_size += disk;
+                        self.index_size += mem_size(key.len());
                     }
                 }
                 Mode::Seq => {
@@ -695,7 +737,7 @@ impl Namespace {
                     if !item.deleted() {
                         self.entries += 1;
                         self.datasize += item.length as u64;
-                        self.index_size += disk;
+                        self.index_size += mem_size(key.len());
                     }
                 }
             }
@@ -731,7 +773,11 @@ impl Namespace {
 
     fn write_flag(&mut self, fileid: u32, idxoffset: u32, flags: u8) -> io::Result<()> {
         let f = self.reader(true, fileid)?;
-        f.write_all_at(&[flags], idxoffset as u64 + IndexItem::FLAGS_OFFSET)?;
+        if let Err(e) = f.write_all_at(&[flags], idxoffset as u64 + IndexItem::FLAGS_OFFSET) {
+            self.io.index_error(true);
+            return Err(e);
+        }
+        self.io.index_written += 1;
         self.dirty.insert(fileid);
         Ok(())
     }
@@ -759,7 +805,10 @@ impl Namespace {
         let item = IndexItem::decode(&hb).map_err(io::Error::other)?;
         let mut key = vec![0u8; item.idlength as usize];
         match f.read_exact_at(&mut key, offset as u64 + INDEX_ITEM_LEN as u64) {
-            Ok(()) => Ok(Some((item, key))),
+            Ok(()) => {
+                self.io.index_read += (INDEX_ITEM_LEN + key.len()) as u64;
+                Ok(Some((item, key)))
+            }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
             Err(e) => Err(e),
         }
@@ -836,8 +885,7 @@ impl Namespace {
             Err(_) => true,
         };
         if mismatch {
-            self.io_errors += 1;
-            self.last_io_error = now_ts() as u64;
+            self.io.data_error(false);
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "data entry does not match its index entry",
@@ -848,10 +896,10 @@ impl Namespace {
         out.resize(start + len, 0);
         if let Err(e) = f.read_exact_at(&mut out[start..], at) {
             out.truncate(start);
-            self.io_errors += 1;
-            self.last_io_error = now_ts() as u64;
+            self.io.data_error(false);
             return Err(e);
         }
+        self.io.data_read += (DATA_ENTRY_LEN + key.len() + len) as u64;
         Ok(())
     }
 
@@ -947,10 +995,10 @@ impl Namespace {
         self.scratch = buf;
         if let Err(e) = r {
             let _ = self.data_file.set_len(off);
-            self.io_errors += 1;
-            self.last_io_error = now_ts() as u64;
+            self.io.data_error(true);
             return Err(e);
         }
+        self.io.data_written += h.total_len();
         self.data_end += h.total_len();
         self.data_previous = off as u32;
         Ok(off as u32)
@@ -967,10 +1015,10 @@ impl Namespace {
             .write_all_at(&b[..INDEX_ITEM_LEN + key.len()], off)
         {
             let _ = self.index_file.set_len(off);
-            self.io_errors += 1;
-            self.last_io_error = now_ts() as u64;
+            self.io.index_error(true);
             return Err(e);
         }
+        self.io.index_written += (INDEX_ITEM_LEN + key.len()) as u64;
         self.index_end += (INDEX_ITEM_LEN + key.len()) as u64;
         self.index_previous = off as u32;
         self.next_entry += 1;
@@ -1061,7 +1109,7 @@ impl Namespace {
                         .map_err(WriteError::Index)?;
                     self.datasize -= old.length as u64;
                     self.entries -= 1;
-                    self.index_size -= (INDEX_ITEM_LEN + key.len()) as u64;
+                    self.index_size -= mem_size(key.len());
                 }
                 self.sync_after_write(true).map_err(WriteError::Index)?;
                 let entry = Entry::from_item(self.mode, &item, self.index_id, idxoff);
@@ -1073,7 +1121,7 @@ impl Namespace {
                 }
                 self.entries += 1;
                 self.datasize += value.len() as u64;
-                self.index_size += (INDEX_ITEM_LEN + key.len()) as u64;
+                self.index_size += mem_size(key.len());
                 Ok(SetOutcome::Written)
             }
             Mode::Seq => {
@@ -1110,7 +1158,7 @@ impl Namespace {
                             .map_err(WriteError::Index)?;
                         self.entries += 1;
                         self.datasize += value.len() as u64;
-                        self.index_size += (INDEX_ITEM_LEN + SEQ_KEY_LEN) as u64;
+                        self.index_size += mem_size(SEQ_KEY_LEN);
                     }
                     Some(old) => {
                         // Append a deleted copy of the old slot (history), then overwrite the
@@ -1170,7 +1218,7 @@ impl Namespace {
         }
         self.entries -= 1;
         self.datasize -= entry.length as u64;
-        self.index_size -= (INDEX_ITEM_LEN + key.len()) as u64;
+        self.index_size -= mem_size(key.len());
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use thiserror::Error;
@@ -46,6 +47,8 @@ type Event = (u64, &'static str);
 struct Shared {
     engine: Arc<Mutex<Engine>>,
     events: broadcast::Sender<Event>,
+    rx: Arc<AtomicU64>,
+    tx: Arc<AtomicU64>,
 }
 
 fn lock(e: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
@@ -99,10 +102,13 @@ impl Server {
             return Err(ServerError::NoListener);
         }
         let (events, _) = broadcast::channel(1024);
+        let (rx, tx) = (engine.net_rx.clone(), engine.net_tx.clone());
         Ok(Server {
             shared: Shared {
                 engine: Arc::new(Mutex::new(engine)),
                 events,
+                rx,
+                tx,
             },
             tcp,
             unix,
@@ -320,6 +326,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) 
             if sock.write_all(&out).await.is_err() {
                 return;
             }
+            sh.tx.fetch_add(out.len() as u64, Ordering::Relaxed);
             out.clear();
             if out.capacity() > 1024 * 1024 {
                 out.shrink_to(64 * 1024);
@@ -365,7 +372,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) 
         }
         match sock.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(_) => {}
+            Ok(n) => {
+                sh.rx.fetch_add(n as u64, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -95,6 +95,15 @@ fn misc_commands() {
         "{info}"
     );
     assert!(info.contains("sequential_key_size: 8\ndata_version: 3\nindex_version: 4\n"));
+    for field in [
+        "commands_executed: ",
+        "data_disk_write_bytes: ",
+        "index_disk_read_bytes: ",
+        "network_rx_bytes: ",
+        "network_tx_mb: ",
+    ] {
+        assert!(info.contains(field), "{field} missing: {info}");
+    }
     assert_eq!(status(&ok(&mut c, &["PING", "x", "y"])), "PONG");
     // errors of INDEX/DATA sub-commands
     assert_eq!(err(&mut c, &["INDEX"]), "Missing arguments");
