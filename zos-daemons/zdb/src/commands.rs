@@ -539,7 +539,7 @@ fn cmd_set(c: &mut Ctx, r: &Req) {
         reply = Err("Namespace is protected by worm mode");
     } else if ns.maxsize > 0 {
         let floating = existing.map(|e| e.length as u64).unwrap_or(0);
-        if ns.datasize + value.len() as u64 > ns.maxsize + floating {
+        if ns.datasize.saturating_add(value.len() as u64) > ns.maxsize.saturating_add(floating) {
             reply = Err("No space left on this namespace");
         }
     }

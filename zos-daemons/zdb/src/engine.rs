@@ -149,7 +149,6 @@ impl Engine {
         if self.settings.protect {
             if let Some(pw) = &self.settings.admin {
                 ns.password = Some(pw.clone());
-                ns.public = true;
             }
         }
         if self.settings.maxsize > 0 {

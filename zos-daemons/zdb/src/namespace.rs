@@ -699,9 +699,9 @@ impl Namespace {
             match self.mode {
                 Mode::User => {
                     if let Some(old) = self.keys.remove(key) {
-                        self.entries -= 1;
-                        self.datasize -= old.length as u64;
-                        self.index_size -= mem_size(key.len());
+                        self.entries = self.entries.saturating_sub(1);
+                        self.datasize = self.datasize.saturating_sub(old.length as u64);
+                        self.index_size = self.index_size.saturating_sub(mem_size(key.len()));
                         if !item.deleted() {
                             // Crash between appending the new version and flagging the old
                             // one: finish the flagging now.
@@ -959,6 +959,14 @@ impl Namespace {
             .write(true)
             .open(&dp)
             .map_err(|e| self.io("open", &dp, e))?;
+        if self.settings.durability == Durability::Sync {
+            // the new files' directory entries must survive a power cut too
+            for dir in [&self.index_dir, &self.data_dir] {
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
         self.index_id = next;
         self.index_end = INDEX_HEADER_LEN as u64;
         self.data_end = DATA_HEADER_LEN as u64;
@@ -1107,9 +1115,9 @@ impl Namespace {
                 if let Some(old) = existing {
                     self.write_flag(old.indexid, old.idxoffset, FLAG_DELETED)
                         .map_err(WriteError::Index)?;
-                    self.datasize -= old.length as u64;
-                    self.entries -= 1;
-                    self.index_size -= mem_size(key.len());
+                    self.datasize = self.datasize.saturating_sub(old.length as u64);
+                    self.entries = self.entries.saturating_sub(1);
+                    self.index_size = self.index_size.saturating_sub(mem_size(key.len()));
                 }
                 self.sync_after_write(true).map_err(WriteError::Index)?;
                 let entry = Entry::from_item(self.mode, &item, self.index_id, idxoff);
@@ -1182,7 +1190,7 @@ impl Namespace {
                         f.write_all_at(&b, old.idxoffset as u64)
                             .map_err(WriteError::Index)?;
                         self.dirty.insert(old.indexid);
-                        self.datasize -= old.length as u64;
+                        self.datasize = self.datasize.saturating_sub(old.length as u64);
                         self.datasize += value.len() as u64;
                     }
                 }
@@ -1216,9 +1224,9 @@ impl Namespace {
         if self.mode == Mode::User {
             self.keys.remove(key);
         }
-        self.entries -= 1;
-        self.datasize -= entry.length as u64;
-        self.index_size -= mem_size(key.len());
+        self.entries = self.entries.saturating_sub(1);
+        self.datasize = self.datasize.saturating_sub(entry.length as u64);
+        self.index_size = self.index_size.saturating_sub(mem_size(key.len()));
         Ok(())
     }
 
