@@ -130,3 +130,80 @@ impl Args {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServerConfig, ConfigError> {
+        let mut v = vec!["zdb"];
+        v.extend_from_slice(args);
+        Args::try_parse_from(v).expect("flags parse").into_config()
+    }
+
+    #[test]
+    fn defaults_like_zdb() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.tcp, Some("[::]:9900".parse().unwrap()));
+        assert_eq!(c.unix, None);
+        assert_eq!(c.settings.datasize, 256 * 1024 * 1024);
+        assert_eq!(c.settings.durability, Durability::None);
+        assert_eq!(c.settings.mode, None);
+        assert_eq!(c.settings.index_root, PathBuf::from("./zdb-index"));
+    }
+
+    #[test]
+    fn socket_replaces_tcp_unless_dualnet() {
+        let c = parse(&["--socket", "/tmp/x.sock"]).unwrap();
+        assert_eq!(c.tcp, None);
+        let c = parse(&[
+            "--socket",
+            "/tmp/x.sock",
+            "--dualnet",
+            "--listen",
+            "127.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(c.tcp, Some("127.0.0.1:9900".parse().unwrap()));
+    }
+
+    #[test]
+    fn modes_durability_and_limits() {
+        assert_eq!(
+            parse(&["--mode", "direct"]).unwrap().settings.mode,
+            Some(Mode::Seq)
+        );
+        assert_eq!(
+            parse(&["--mode", "user"]).unwrap().settings.mode,
+            Some(Mode::User)
+        );
+        assert_eq!(
+            parse(&["--sync"]).unwrap().settings.durability,
+            Durability::Sync
+        );
+        assert_eq!(
+            parse(&["--synctime", "10"]).unwrap().settings.durability,
+            Durability::SyncTime(Duration::from_secs(10))
+        );
+        assert!(matches!(
+            parse(&["--datasize", "32"]),
+            Err(ConfigError::Datasize(32))
+        ));
+        assert!(matches!(
+            parse(&["--datasize", &(8u64 << 30).to_string()]),
+            Err(ConfigError::Datasize(_))
+        ));
+        assert!(matches!(
+            parse(&["--protect"]),
+            Err(ConfigError::ProtectWithoutAdmin)
+        ));
+        assert!(matches!(
+            parse(&["--listen", "nope"]),
+            Err(ConfigError::Listen(_))
+        ));
+        let c = parse(&["--admin", "pw", "--protect", "--maxsize", "99"]).unwrap();
+        assert_eq!(c.settings.admin.as_deref(), Some(&b"pw"[..]));
+        assert!(c.settings.protect);
+        assert_eq!(c.settings.maxsize, 99);
+    }
+}

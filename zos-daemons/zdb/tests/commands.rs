@@ -187,3 +187,30 @@ fn wait_is_notified_by_another_client() {
     assert_eq!(status(&ok(&mut c, &["WAIT", "*", "10000"])), "PING");
     t.join().unwrap();
 }
+
+#[test]
+fn durability_modes_serve_the_same() {
+    for d in [
+        zdb::Durability::Sync,
+        zdb::Durability::SyncTime(std::time::Duration::from_secs(0)),
+        zdb::Durability::SyncTime(std::time::Duration::from_secs(3600)),
+    ] {
+        let mut s = TestServer::start_with(|c| {
+            c.settings.durability = d;
+            c.settings.datasize = 512 * 1024;
+        });
+        let mut c = s.client();
+        let v = vec![1u8; 100 * 1024];
+        for i in 0..12 {
+            okb(&mut c, &[b"SET", format!("k{i}").as_bytes(), &v]);
+        }
+        ok(&mut c, &["DEL", "k0"]);
+        ok(&mut c, &["SET", "k1", "small"]);
+        drop(c);
+        s.restart();
+        let mut c = s.client();
+        assert_eq!(int(&ok(&mut c, &["DBSIZE"])), 11, "{d:?}");
+        assert_eq!(bulk(&ok(&mut c, &["GET", "k1"])), b"small");
+        assert!(bulk(&ok(&mut c, &["GET", "k11"])) == v);
+    }
+}
