@@ -321,6 +321,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) 
         fired.clear();
         if consumed > 0 {
             buf.drain(..consumed);
+            if buf.is_empty() && buf.capacity() > 1024 * 1024 {
+                // a large SET is done: do not keep megabytes per idle connection
+                buf.shrink_to(64 * 1024);
+            }
         }
         if !out.is_empty() {
             if sock.write_all(&out).await.is_err() {
