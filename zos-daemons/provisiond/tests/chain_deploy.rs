@@ -227,6 +227,27 @@ async fn deployments_from_contract_to_volumes_and_back() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    // Billing follows the report: exactly what the runtime bills for the reported capacity
+    // leaves what the owner can spend (locked by the runtime until distributed; billed by
+    // //Alice, so no fee is taken from the owner).
+    let alice = zos_chain::Signer::sr25519_from_uri("//Alice").unwrap();
+    let owner = user.signer.account_id();
+    let start = Instant::now();
+    let (paid, billed) = loop {
+        let before = chain.spendable_balance(&owner).await.unwrap();
+        let billed = chain
+            .bill_contract_for_block(&alice, good.contract_id)
+            .await
+            .expect("bill");
+        let after = chain.spendable_balance(&owner).await.unwrap();
+        if let Some(amount) = billed.filter(|a| *a > 0) {
+            break (before - after, amount);
+        }
+        assert!(start.elapsed() < WAIT, "nothing billed");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert_eq!(paid, billed, "the owner paid what the runtime billed");
+
     // An update: version 1 grows the volume and adds one; a version that skips one is refused.
     let mut next = good.clone();
     next.version = 1;

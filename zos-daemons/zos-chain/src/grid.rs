@@ -169,6 +169,21 @@ impl Chain {
         .await
     }
 
+    /// What an account can spend: its free balance minus what pallets lock (TFChain locks a
+    /// contract's bills there before distributing them).
+    pub async fn spendable_balance(&self, account: &AccountId32) -> Result<u128, Error> {
+        let key = account.0;
+        self.read(|at| async move {
+            Ok(
+                fetch::<([u8; 32],), RawAccountInfo>(&at, "System", "Account", (key,))
+                    .await?
+                    .map(|info| info.data.free.saturating_sub(info.data.frozen))
+                    .unwrap_or(0),
+            )
+        })
+        .await
+    }
+
     /// Transfers `amount` and refuses to kill the sender's account.
     pub async fn transfer_keep_alive(
         &self,
@@ -668,18 +683,51 @@ impl Chain {
         Ok(())
     }
 
-    /// Bills a contract now (offchain workers do not run on the local chain).
+    /// Bills a contract now (offchain workers do not run on the local chain); returns the
+    /// amount billed (`ContractBilled`), `None` when nothing was due.
     pub async fn bill_contract_for_block(
         &self,
         signer: &Signer,
         contract_id: u64,
-    ) -> Result<TxOutcome, Error> {
-        self.submit(
-            signer,
+    ) -> Result<Option<u128>, Error> {
+        #[derive(DecodeAsType)]
+        #[allow(dead_code)]
+        enum DiscountLevel {
+            None,
+            Default,
+            Bronze,
+            Silver,
+            Gold,
+        }
+        #[derive(DecodeAsType)]
+        #[allow(dead_code)]
+        struct ContractBill {
+            contract_id: u64,
+            timestamp: u64,
+            discount_level: DiscountLevel,
+            amount_billed: u128,
+        }
+        let outcome = self
+            .submit(
+                signer,
+                CONTRACTS,
+                "bill_contract_for_block",
+                vec![("contract_id", uint(contract_id))],
+            )
+            .await?;
+        if !outcome
+            .events
+            .iter()
+            .any(|e| e.pallet == CONTRACTS && e.variant == "ContractBilled")
+        {
+            return Ok(None);
+        }
+        let (bill,): (ContractBill,) = event(
+            &outcome,
             CONTRACTS,
             "bill_contract_for_block",
-            vec![("contract_id", uint(contract_id))],
-        )
-        .await
+            "ContractBilled",
+        )?;
+        Ok(Some(bill.amount_billed))
     }
 }

@@ -398,4 +398,6 @@ pub(crate) struct RawAccountInfo {
 #[derive(DecodeAsType)]
 pub(crate) struct RawAccountData {
     pub(crate) free: u128,
+    /// Locked by pallets (TFChain locks what it bills until it distributes it).
+    pub(crate) frozen: u128,
 }
