@@ -95,6 +95,9 @@ pub enum CliError {
         cancel: Box<CliError>,
     },
 
+    #[error("{cause}\n  the deployment was sent: contract {contract} stays; follow it with `zosctl deployment get --contract {contract}` or remove it with `zosctl contract cancel {contract}`")]
+    DeployUnfollowed { contract: u64, cause: Box<CliError> },
+
     #[error("not every workload is ready after {secs} s: contract {contract} stays; follow it with `zosctl deployment get --contract {contract}` or remove it with `zosctl contract cancel {contract}`")]
     DeployTimeout { contract: u64, secs: u64 },
 

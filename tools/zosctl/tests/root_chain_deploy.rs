@@ -224,6 +224,23 @@ async fn root_local_chain_deploy_get_list_changes_stats_and_cancel() {
     );
     let list = ok_json(c, n, &["deployment", "list"]).await;
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    // The deployment as the node holds it: its hash is the contract's, its signature verifies
+    // with the twin's key from the chain.
+    let file = write(dir.path(), "deployment.json", &got.to_string());
+    let hash = ok_json(c, n, &["deployment", "hash", &file]).await;
+    let zos_chain::ContractKind::Node {
+        deployment_hash, ..
+    } = &on_chain.kind
+    else {
+        panic!("not a node contract: {on_chain:?}");
+    };
+    assert_eq!(
+        hash["hash"].as_str().map(str::as_bytes),
+        Some(&deployment_hash[..])
+    );
+    let verified = ok_json(c, n, &["deployment", "verify", &file]).await;
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert_eq!(verified["signers"][0]["status"], "valid", "{verified}");
     let changes = ok_json(
         c,
         n,

@@ -82,7 +82,10 @@ pub async fn deploy(ctx: &Ctx, file: &Path, timeout_secs: u64) -> Result<Output,
         let deployed: Deployment = client
             .call("zos.deployment.get", json!({ "contract_id": contract }))
             .await
-            .map_err(|e| CliError::from_node(node_url, e))?;
+            .map_err(|e| CliError::DeployUnfollowed {
+                contract,
+                cause: Box::new(CliError::from_node(node_url, e)),
+            })?;
         let states = states(&deployed.workloads);
         if states != last {
             output::progress(&format!("contract {contract}: {states}"));
