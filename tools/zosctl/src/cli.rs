@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// zosctl: manage twins, farms, nodes and contracts on TFChain.
+/// zosctl: manage twins, farms, nodes, contracts and deployments on a zos grid.
 ///
 /// Amounts are in chain units (1 TFT = 10 000 000 units).
 #[derive(Debug, Parser)]
@@ -19,6 +19,10 @@ pub struct Cli {
         default_value = "ws://127.0.0.1:8040"
     )]
     pub chain: String,
+
+    /// A node's API URL, http://HOST:PORT (the node API listens on port 2021).
+    #[arg(long, global = true, env = "ZOSCTL_NODE_URL", value_name = "URL")]
+    pub node_url: Option<String>,
 
     #[command(flatten)]
     pub key: KeyArgs,
@@ -71,6 +75,18 @@ pub enum Command {
     /// Contracts: what users deploy on nodes.
     #[command(subcommand)]
     Contract(ContractCommand),
+    /// Deploy the workloads of a description file (YAML or JSON) on its node: creates the
+    /// contract, signs, sends, waits until every workload is ok or in error.
+    Deploy {
+        /// The description: {node, description?, metadata?, workloads: [{name, type, data}]}.
+        file: PathBuf,
+        /// Seconds to wait for the workloads.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Deployments on a node (get, list, changes) and offline checks of deployment files.
+    #[command(subcommand)]
+    Deployment(DeploymentCommand),
     /// Transfer funds from the key's account (dev: fund a fresh account from //Alice).
     Transfer {
         /// Destination ss58 address.
@@ -132,6 +148,11 @@ pub enum NodeCommand {
         /// Node id.
         id: u32,
     },
+    /// A node's capacity statistics (total, used, system) from its API (needs --node-url).
+    Stats {
+        /// Node id.
+        id: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,5 +185,37 @@ pub enum ContractCommand {
     Cancel {
         /// Contract id.
         id: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeploymentCommand {
+    /// Show one of the key's twin's deployments on the node (needs --node-url).
+    Get {
+        /// The deployment's contract id.
+        #[arg(long)]
+        contract: u64,
+    },
+    /// List the key's twin's active deployments on the node (needs --node-url).
+    List,
+    /// Every result change of a deployment's workloads (needs --node-url).
+    Changes {
+        /// The deployment's contract id.
+        #[arg(long)]
+        contract: u64,
+    },
+    /// Print the hash (hex) of a deployment JSON file: what its contract stores.
+    Hash {
+        /// A deployment as zos sends it (JSON).
+        file: PathBuf,
+    },
+    /// Check the signatures of a deployment JSON file against its signature requirement.
+    Verify {
+        /// A deployment as zos sends it (JSON).
+        file: PathBuf,
+        /// A twin's 32-byte public key (hex); repeat for each signer. Without it the keys come
+        /// from the chain (--chain).
+        #[arg(long = "twin-key", value_name = "TWIN=HEX")]
+        twin_keys: Vec<String>,
     },
 }

@@ -2,8 +2,9 @@
 //!
 //! Chain errors are translated here (and only here) from `zos_chain::Error` into advice: an
 //! unreachable chain, an account without funds, a pallet refusing a call (by its name, e.g.
-//! `TfgridModule.FarmNotExists`).
+//! `TfgridModule.FarmNotExists`); node API errors likewise from `zos_api::ClientError`.
 
+use zos_api::ClientError;
 use zos_chain::Error as ChainError;
 
 /// Everything a command can fail with.
@@ -63,6 +64,48 @@ pub enum CliError {
 
     #[error("chain error: {0}")]
     Chain(ChainError),
+
+    #[error("no node API URL: pass --node-url http://HOST:2021 (or set ZOSCTL_NODE_URL); there is no relay yet to reach a node by its id")]
+    NoNodeUrl,
+
+    /// A file that cannot be read or does not hold what the command expects.
+    #[error("{path}: {reason}")]
+    BadFile { path: String, reason: String },
+
+    #[error("cannot reach the node API at {url}: is the node up and its API port reachable?\n  cause: {reason}")]
+    NodeUnreachable { url: String, reason: String },
+
+    #[error("the node at {url} refused the request ({code}): {message}{}", node_hint(.code))]
+    NodeRefused {
+        url: String,
+        code: String,
+        message: String,
+    },
+
+    #[error("node API at {url}: {reason}")]
+    NodeApi { url: String, reason: String },
+
+    #[error("{cause}\n  contract {contract} was canceled, so it is not billed")]
+    DeployCanceled { contract: u64, cause: Box<CliError> },
+
+    #[error("{cause}\n  canceling contract {contract} failed too ({cancel}): cancel it with `zosctl contract cancel {contract}`")]
+    DeployNotCanceled {
+        contract: u64,
+        cause: Box<CliError>,
+        cancel: Box<CliError>,
+    },
+
+    #[error("{cause}\n  the deployment was sent: contract {contract} stays; follow it with `zosctl deployment get --contract {contract}` or remove it with `zosctl contract cancel {contract}`")]
+    DeployUnfollowed { contract: u64, cause: Box<CliError> },
+
+    #[error("not every workload is ready after {secs} s: contract {contract} stays; follow it with `zosctl deployment get --contract {contract}` or remove it with `zosctl contract cancel {contract}`")]
+    DeployTimeout { contract: u64, secs: u64 },
+
+    #[error("workloads in error: {names}: remove the deployment with `zosctl contract cancel {contract}`")]
+    WorkloadsFailed { contract: u64, names: String },
+
+    #[error("{path}: the signatures do not meet the requirement: {reason}")]
+    Unverified { path: String, reason: String },
 }
 
 impl CliError {
@@ -92,6 +135,33 @@ impl CliError {
             },
             other => CliError::Chain(other),
         }
+    }
+}
+
+impl CliError {
+    /// Translates a node API client error into advice.
+    pub fn from_node(url: &str, err: ClientError) -> Self {
+        let url = url.to_string();
+        match err {
+            ClientError::Url { .. } => {
+                CliError::InvalidArgument(format!("{err}: use --node-url http://HOST:PORT"))
+            }
+            ClientError::Transport { reason, .. } => CliError::NodeUnreachable { url, reason },
+            ClientError::Api { code, message, .. } => CliError::NodeRefused { url, code, message },
+            other => CliError::NodeApi {
+                url,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// What to do about the node API's refusals.
+fn node_hint(code: &str) -> &'static str {
+    match code {
+        "unauthorized" => ": the node checks request signatures against the twin keys on its chain; is --chain the chain the node uses?",
+        "not_found" => ": see this twin's deployments on the node with `zosctl deployment list`",
+        _ => "",
     }
 }
 

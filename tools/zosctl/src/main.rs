@@ -1,11 +1,13 @@
 //! zosctl: the command line tool of farmers and users of a zos grid (twins, farms, nodes,
-//! contracts, transfers on TFChain). It talks to the chain only through `zos-chain` and never
-//! touches a node: everything it does is an extrinsic or a read on the chain it is pointed at.
+//! contracts, transfers on TFChain; deployments on nodes). It talks to the chain only through
+//! `zos-chain`, to a node only through its API (`zos-api`, signed as the key's twin), and reads
+//! deployments with `gridtypes`.
 //!
 //! This file only parses flags, runs the command and turns the result into output and an exit code.
 
 mod cli;
 mod cmd;
+mod description;
 mod error;
 mod key;
 mod output;
@@ -35,19 +37,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cmd::run(cli)) {
-        Ok(out) => match output::print(&out, json) {
-            Ok(()) => ExitCode::SUCCESS,
-            // The reader went away (`zosctl ... | head`): nothing left to tell it.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: cannot write the output: {e}");
-                ExitCode::FAILURE
-            }
-        },
+    let out = match runtime.block_on(cmd::run(cli)) {
+        Ok(out) => out,
         Err(err) => {
             output::print_error(&err, json);
+            return ExitCode::FAILURE;
+        }
+    };
+    match output::print(&out, json) {
+        // The reader went away (`zosctl ... | head`): nothing left to tell it.
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("error: cannot write the output: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match out.failure() {
+        Some(err) => {
+            output::print_error(err, json);
             ExitCode::FAILURE
         }
+        None => ExitCode::SUCCESS,
     }
 }

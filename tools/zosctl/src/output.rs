@@ -1,8 +1,12 @@
 //! All of zosctl's output: aligned tables and key/value blocks for people, JSON for scripts
-//! (`--json`), and error messages. Commands build an [`Output`]; only this module prints.
+//! (`--json`), progress lines and error messages. Commands build an [`Output`]; only this module
+//! prints.
 
 use std::io::Write;
+use std::path::Path;
 
+use gridtypes::{Capacity, Deployment, Workload, KIB};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use zos_chain::{Contract, ContractKind, ContractState, Farm, Node, Twin};
 
@@ -10,11 +14,29 @@ use crate::error::CliError;
 
 const GIB: u64 = 1 << 30;
 
-/// What a command produced: the same result for people and for scripts.
+/// What a command produced: the same result for people and for scripts, and whether the command
+/// failed after all (a deployment with workloads in error, signatures that do not verify): then
+/// the result is printed and the error after it.
 #[derive(Debug)]
 pub struct Output {
     human: Human,
     json: Value,
+    failure: Option<CliError>,
+}
+
+impl Output {
+    /// The same output, ending the command with `err`.
+    pub fn failed(self, err: CliError) -> Output {
+        Output {
+            failure: Some(err),
+            ..self
+        }
+    }
+
+    /// Why the command failed, if it did.
+    pub fn failure(&self) -> Option<&CliError> {
+        self.failure.as_ref()
+    }
 }
 
 #[derive(Debug)]
@@ -26,6 +48,8 @@ enum Human {
     },
     Fields(Vec<(&'static str, String)>),
     Message(String),
+    /// Several blocks, one blank line apart.
+    Blocks(Vec<Human>),
 }
 
 /// Writes a command's result on stdout (an error when stdout is gone, e.g. a closed pipe).
@@ -42,6 +66,11 @@ pub fn print(out: &Output, json: bool) -> std::io::Result<()> {
     stdout.flush()
 }
 
+/// A progress line of a long command on stderr (stdout keeps the result).
+pub fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
 /// Prints an error on stderr (`{"error": ...}` with --json).
 pub fn print_error(err: &CliError, json: bool) {
     if json {
@@ -54,6 +83,7 @@ pub fn print_error(err: &CliError, json: bool) {
 fn render(human: &Human) -> String {
     match human {
         Human::Message(text) => format!("{text}\n"),
+        Human::Blocks(blocks) => blocks.iter().map(render).collect::<Vec<_>>().join("\n"),
         Human::Fields(fields) => {
             let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
             fields
@@ -96,6 +126,7 @@ pub fn message(text: String, json: Value) -> Output {
     Output {
         human: Human::Message(text),
         json,
+        failure: None,
     }
 }
 
@@ -114,6 +145,7 @@ pub fn twin(twin: &Twin) -> Output {
             "relay": twin.relay,
             "pk": pk,
         }),
+        failure: None,
     }
 }
 
@@ -153,6 +185,7 @@ pub fn farm(farm: &Farm) -> Output {
             ("dedicated", farm.dedicated_farm.to_string()),
         ]),
         json: farm_json(farm),
+        failure: None,
     }
 }
 
@@ -175,6 +208,7 @@ pub fn farms(farms: &[Farm]) -> Output {
             empty: "no farms: create one with `zosctl farm create NAME`".into(),
         },
         json: Value::Array(farms.iter().map(farm_json).collect()),
+        failure: None,
     }
 }
 
@@ -244,6 +278,7 @@ pub fn nodes(nodes: &[Node], farm: Option<u32>) -> Output {
             empty,
         },
         json: Value::Array(nodes.iter().map(node_json).collect()),
+        failure: None,
     }
 }
 
@@ -289,6 +324,7 @@ pub fn node(node: &Node) -> Output {
             ),
         ]),
         json: node_json(node),
+        failure: None,
     }
 }
 
@@ -382,6 +418,7 @@ pub fn contract(c: &Contract) -> Output {
     Output {
         human: Human::Fields(fields),
         json: contract_json(c),
+        failure: None,
     }
 }
 
@@ -393,6 +430,7 @@ pub fn contracts(contracts: &[Contract], empty: String) -> Output {
             empty,
         },
         json: Value::Array(contracts.iter().map(contract_json).collect()),
+        failure: None,
     }
 }
 
@@ -404,6 +442,282 @@ pub fn balance(account: &str, free: u128) -> Output {
         ]),
         // As a string: JSON numbers lose precision above 2^53 in most parsers.
         json: json!({ "account": account, "free": free.to_string() }),
+        failure: None,
+    }
+}
+
+/// Bytes in the largest 1024-based unit that keeps a whole number ("3 GiB", "1536 MiB").
+fn bytes(n: u64) -> String {
+    let mut value = n;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if value < KIB || !value.is_multiple_of(KIB) {
+            return format!("{value} {unit}");
+        }
+        value /= KIB;
+    }
+    format!("{value} TiB")
+}
+
+/// What a workload's result says besides its state: the error message, else its data.
+fn result_detail(wl: &Workload) -> String {
+    if !wl.result.message.is_empty() {
+        wl.result.message.clone()
+    } else if wl.result.data.is_null() {
+        "-".into()
+    } else {
+        wl.result.data.to_string()
+    }
+}
+
+fn state_or_dash(wl: &Workload) -> String {
+    match wl.result.state.as_str() {
+        "" => "-".into(),
+        state => state.into(),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    // Deployments and workloads are plain data: serializing them cannot fail.
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// A deployment on a node: its contract and each workload's result.
+pub fn deployment(d: &Deployment) -> Output {
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".into()
+        } else {
+            s.to_string()
+        }
+    };
+    Output {
+        human: Human::Blocks(vec![
+            Human::Fields(vec![
+                ("contract", d.contract_id.to_string()),
+                ("twin", d.twin_id.to_string()),
+                ("version", d.version.to_string()),
+                ("description", or_dash(&d.description)),
+                ("metadata", or_dash(&d.metadata)),
+            ]),
+            Human::Table {
+                headers: &["NAME", "TYPE", "STATE", "RESULT"],
+                rows: d
+                    .workloads
+                    .iter()
+                    .map(|w| {
+                        vec![
+                            w.name.clone(),
+                            w.workload_type.to_string(),
+                            state_or_dash(w),
+                            result_detail(w),
+                        ]
+                    })
+                    .collect(),
+                empty: "no workloads".into(),
+            },
+        ]),
+        json: to_json(d),
+        failure: None,
+    }
+}
+
+/// "2 ok, 1 error": how many workloads are in each state.
+fn state_counts(d: &Deployment) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for wl in &d.workloads {
+        let state = state_or_dash(wl);
+        match counts.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((state, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The twin's deployments on a node.
+pub fn deployments(deployments: &[Deployment]) -> Output {
+    Output {
+        human: Human::Table {
+            headers: &["CONTRACT", "VERSION", "WORKLOADS", "DESCRIPTION"],
+            rows: deployments
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.contract_id.to_string(),
+                        d.version.to_string(),
+                        state_counts(d),
+                        d.description.clone(),
+                    ]
+                })
+                .collect(),
+            empty: "no deployments of this twin on the node: create one with `zosctl deploy FILE`"
+                .into(),
+        },
+        json: to_json(&deployments),
+        failure: None,
+    }
+}
+
+/// The result changes of a deployment's workloads, oldest first.
+pub fn changes(contract: u64, changes: &[Workload]) -> Output {
+    Output {
+        human: Human::Table {
+            headers: &["TIME", "NAME", "TYPE", "STATE", "RESULT"],
+            rows: changes
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.result.created.to_string(),
+                        w.name.clone(),
+                        w.workload_type.to_string(),
+                        state_or_dash(w),
+                        result_detail(w),
+                    ]
+                })
+                .collect(),
+            empty: format!("no changes of contract {contract}"),
+        },
+        json: to_json(&changes),
+        failure: None,
+    }
+}
+
+/// What `zos.statistics.get` answers: the node's capacity and how much of it is used.
+#[derive(Debug, Deserialize)]
+pub struct Statistics {
+    pub total: Capacity,
+    pub used: Capacity,
+    pub system: Capacity,
+    #[serde(default)]
+    pub users: Users,
+}
+
+/// The users' share of a node.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Users {
+    pub deployments: u64,
+    pub workloads: u64,
+    pub last_deployment_timestamp: i64,
+}
+
+/// A node's statistics; `raw` is what the node sent (the JSON output).
+pub fn stats(node: u32, stats: &Statistics, raw: Value) -> Output {
+    let caps = [&stats.total, &stats.used, &stats.system];
+    let row = |name: &str, unit: fn(u64) -> String, field: fn(&Capacity) -> u64| {
+        std::iter::once(name.to_string())
+            .chain(caps.iter().map(|c| unit(field(c))))
+            .collect()
+    };
+    let count = |n: u64| n.to_string();
+    Output {
+        human: Human::Blocks(vec![
+            Human::Table {
+                headers: &["RESOURCE", "TOTAL", "USED", "SYSTEM"],
+                rows: vec![
+                    row("cru", count, |c| c.cru),
+                    row("mru", bytes, |c| c.mru),
+                    row("sru", bytes, |c| c.sru),
+                    row("hru", bytes, |c| c.hru),
+                    row("ipv4u", count, |c| c.ipv4u),
+                ],
+                empty: String::new(),
+            },
+            Human::Fields(vec![
+                ("node", node.to_string()),
+                ("deployments", stats.users.deployments.to_string()),
+                ("workloads", stats.users.workloads.to_string()),
+                (
+                    "last deployment",
+                    stats.users.last_deployment_timestamp.to_string(),
+                ),
+            ]),
+        ]),
+        json: raw,
+        failure: None,
+    }
+}
+
+/// One requested signer of a deployment and what its signature is worth.
+#[derive(Debug)]
+pub struct SignerCheck {
+    pub twin: u32,
+    pub required: bool,
+    pub weight: u64,
+    pub signature_type: Option<String>,
+    /// "valid", "invalid", "no signature" or why the key is unknown.
+    pub status: String,
+}
+
+/// The signature check of a deployment file.
+pub fn verification(
+    file: &Path,
+    hash: &str,
+    d: &Deployment,
+    checks: &[SignerCheck],
+    verified: bool,
+) -> Output {
+    let requirement = &d.signature_requirement;
+    let style = match requirement.signature_style.as_str() {
+        "" => "default",
+        style => style,
+    };
+    let signature_type = |c: &SignerCheck| match c.signature_type.as_deref() {
+        None => "-".to_string(),
+        Some("") => "ed25519".to_string(),
+        Some(t) => t.to_string(),
+    };
+    Output {
+        human: Human::Blocks(vec![
+            Human::Fields(vec![
+                ("file", file.display().to_string()),
+                ("hash", hash.to_string()),
+                ("owner", d.twin_id.to_string()),
+                ("style", style.to_string()),
+                ("weight required", requirement.weight_required.to_string()),
+            ]),
+            Human::Table {
+                headers: &["TWIN", "REQUIRED", "WEIGHT", "TYPE", "SIGNATURE"],
+                rows: checks
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.twin.to_string(),
+                            c.required.to_string(),
+                            c.weight.to_string(),
+                            signature_type(c),
+                            c.status.clone(),
+                        ]
+                    })
+                    .collect(),
+                empty: "no signature requests".into(),
+            },
+            Human::Message(if verified {
+                "requirement met".into()
+            } else {
+                "requirement NOT met".into()
+            }),
+        ]),
+        json: json!({
+            "file": file.display().to_string(),
+            "hash": hash,
+            "owner": d.twin_id,
+            "signature_style": requirement.signature_style,
+            "weight_required": requirement.weight_required,
+            "signers": checks.iter().map(|c| json!({
+                "twin_id": c.twin,
+                "required": c.required,
+                "weight": c.weight,
+                "signature_type": c.signature_type.as_ref().map(|_| signature_type(c)),
+                "status": c.status,
+            })).collect::<Vec<_>>(),
+            "verified": verified,
+        }),
+        failure: None,
     }
 }
 
@@ -428,6 +742,49 @@ mod tests {
             empty: "none".into(),
         };
         assert_eq!(render(&empty), "none\n");
+    }
+
+    #[test]
+    fn blocks_are_a_blank_line_apart_and_sizes_keep_whole_units() {
+        let blocks = Human::Blocks(vec![
+            Human::Fields(vec![("a", "1".into())]),
+            Human::Message("done".into()),
+        ]);
+        assert_eq!(render(&blocks), "a  1\n\ndone\n");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(3 * GIB), "3 GiB");
+        assert_eq!(bytes(3 * GIB / 2), "1536 MiB");
+        assert_eq!(bytes(2048 * GIB), "2 TiB");
+        assert_eq!(bytes(1000), "1000 B");
+    }
+
+    #[test]
+    fn deployments_show_each_workload_result() {
+        let mut d = Deployment {
+            contract_id: 12,
+            twin_id: 3,
+            ..Default::default()
+        };
+        let mut ok = Workload {
+            name: "data".into(),
+            workload_type: gridtypes::WorkloadType::Volume,
+            ..Default::default()
+        };
+        ok.result.state = gridtypes::ResultState::Ok;
+        ok.result.data = json!({ "id": "3-12-data" });
+        let mut failed = ok.clone();
+        failed.name = "disk".into();
+        failed.result.state = gridtypes::ResultState::Error;
+        failed.result.message = "no space".into();
+        d.workloads = vec![ok, failed];
+        let text = render(&deployment(&d).human);
+        assert!(text.contains("contract     12\n"), "{text}");
+        assert!(
+            text.contains("data  volume  ok     {\"id\":\"3-12-data\"}"),
+            "{text}"
+        );
+        assert!(text.contains("disk  volume  error  no space"), "{text}");
+        assert_eq!(state_counts(&d), "1 ok, 1 error");
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub async fn cancel(ctx: &Ctx, id: u64) -> Result<Output, CliError> {
 
 /// A deployment hash: 32 characters taken as bytes (zos: the md5 hex digest of the deployment)
 /// or `0x` + 64 hex digits.
-fn parse_hash(hash: &str) -> Result<[u8; 32], CliError> {
+pub(super) fn parse_hash(hash: &str) -> Result<[u8; 32], CliError> {
     let bad = || {
         CliError::InvalidArgument(format!(
             "--hash {hash:?}: expected 32 characters (zos: the md5 hex digest of the deployment) or 0x + 64 hex digits"

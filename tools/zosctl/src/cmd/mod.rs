@@ -1,18 +1,25 @@
 //! The commands. `run` dispatches; each submodule owns one noun (twin, farm, node, contract,
-//! account). Commands return an `Output` and never print; chain errors become advice through
-//! `CliError::from_chain`.
+//! deployment, account). Commands return an `Output` and never print (but for `deploy`'s progress,
+//! through `output`); chain and node API errors become advice through `CliError::from_chain` and
+//! `CliError::from_node`.
 
 mod account;
 mod contract;
+mod deployment;
 mod farm;
 mod node;
 mod twin;
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use zos_chain::{AccountId32, Chain, ReconnectPolicy, Signer};
 
-use crate::cli::{Cli, Command, ContractCommand, FarmCommand, KeyArgs, NodeCommand, TwinCommand};
+use crate::cli::{
+    Cli, Command, ContractCommand, DeploymentCommand, FarmCommand, KeyArgs, NodeCommand,
+    TwinCommand,
+};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -27,6 +34,7 @@ const CONNECT_POLICY: ReconnectPolicy = ReconnectPolicy {
 pub async fn run(cli: Cli) -> Result<Output, CliError> {
     let ctx = Ctx {
         url: cli.chain,
+        node_url: cli.node_url,
         key: cli.key,
     };
     match cli.command {
@@ -40,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Farm(FarmCommand::List) => farm::list(&ctx).await,
         Command::Node(NodeCommand::List { farm }) => node::list(&ctx, farm).await,
         Command::Node(NodeCommand::Show { id }) => node::show(&ctx, id).await,
+        Command::Node(NodeCommand::Stats { id }) => node::stats(&ctx, id).await,
         Command::Contract(ContractCommand::CreateNode {
             node,
             hash,
@@ -50,14 +59,27 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
             contract::list(&ctx, node, twin).await
         }
         Command::Contract(ContractCommand::Cancel { id }) => contract::cancel(&ctx, id).await,
+        Command::Deploy { file, timeout } => deployment::deploy(&ctx, &file, timeout).await,
+        Command::Deployment(DeploymentCommand::Get { contract }) => {
+            deployment::get(&ctx, contract).await
+        }
+        Command::Deployment(DeploymentCommand::List) => deployment::list(&ctx).await,
+        Command::Deployment(DeploymentCommand::Changes { contract }) => {
+            deployment::changes(&ctx, contract).await
+        }
+        Command::Deployment(DeploymentCommand::Hash { file }) => deployment::hash(&file),
+        Command::Deployment(DeploymentCommand::Verify { file, twin_keys }) => {
+            deployment::verify(&ctx, &file, &twin_keys).await
+        }
         Command::Transfer { to, amount } => account::transfer(&ctx, &to, amount).await,
         Command::Balance { address } => account::balance(&ctx, address.as_deref()).await,
     }
 }
 
-/// What every command needs: where the chain is and which key to use.
+/// What every command needs: where the chain (and the node's API) is and which key to use.
 pub struct Ctx {
     url: String,
+    node_url: Option<String>,
     key: KeyArgs,
 }
 
@@ -86,6 +108,37 @@ impl Ctx {
             .await
             .map_err(|e| self.fail(e))?
             .ok_or(CliError::NoTwin)
+    }
+
+    /// The node API URL (required: there is no relay to reach a node by its id yet).
+    fn node_url(&self) -> Result<&str, CliError> {
+        self.node_url.as_deref().ok_or(CliError::NoNodeUrl)
+    }
+
+    /// A node API client at `url` acting as `twin`, signing with `signer`.
+    fn node_client(
+        &self,
+        url: &str,
+        signer: &Signer,
+        twin: u32,
+    ) -> Result<zos_api::Client, CliError> {
+        zos_api::Client::new(url, signer.clone(), twin).map_err(|e| CliError::from_node(url, e))
+    }
+
+    /// One node API call as the key's twin (its id read from the chain).
+    async fn node_call<T: DeserializeOwned>(
+        &self,
+        command: &str,
+        data: impl Serialize,
+    ) -> Result<T, CliError> {
+        let url = self.node_url()?;
+        let signer = self.signer()?;
+        let chain = self.chain().await?;
+        let twin = self.own_twin(&chain, &signer).await?;
+        self.node_client(url, &signer, twin)?
+            .call(command, data)
+            .await
+            .map_err(|e| CliError::from_node(url, e))
     }
 }
 

@@ -1,8 +1,8 @@
-//! `zosctl node`: list registered nodes (all or per farm), show one.
+//! `zosctl node`: list registered nodes (all or per farm), show one, ask one for its statistics.
 
 use super::Ctx;
 use crate::error::CliError;
-use crate::output::{self, Output};
+use crate::output::{self, Output, Statistics};
 
 pub async fn list(ctx: &Ctx, farm: Option<u32>) -> Result<Output, CliError> {
     let chain = ctx.chain().await?;
@@ -23,4 +23,16 @@ pub async fn show(ctx: &Ctx, id: u32) -> Result<Output, CliError> {
         .map_err(|e| ctx.fail(e))?
         .ok_or(CliError::NodeMissing(id))?;
     Ok(output::node(&node))
+}
+
+pub async fn stats(ctx: &Ctx, id: u32) -> Result<Output, CliError> {
+    let url = ctx.node_url()?;
+    let raw: serde_json::Value = ctx
+        .node_call("zos.statistics.get", serde_json::Value::Null)
+        .await?;
+    let stats: Statistics = serde_json::from_value(raw.clone()).map_err(|e| CliError::NodeApi {
+        url: url.to_string(),
+        reason: format!("unexpected statistics: {e}"),
+    })?;
+    Ok(output::stats(id, &stats, raw))
 }
