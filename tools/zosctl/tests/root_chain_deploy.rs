@@ -6,64 +6,14 @@
 //! cancels; a deployment the node refuses gets its contract canceled.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gridtypes::GIB;
-use provisiond::api::{Api, ChainKeys};
-use provisiond::chain::ChainView;
-use provisiond::engine::Engine;
-use provisiond::events;
-use provisiond::store::Store;
-use storaged::testing::Env;
-use tokio::sync::watch;
-use zos_bus::node::registration;
-use zos_bus::testing::PrivateBus;
-use zos_bus::RegistrationStatus;
-use zos_chain::{Chain, ContractState, LocalChain, Location, NodeInput, Resources, Signer};
+use provisiond::testing::LocalNode;
+use zos_chain::{ContractState, Signer};
 
 const TFT: u128 = 10_000_000;
 const USER: &str = "//Charlie";
-
-/// A node in a farm of //Alice, registered on the chain with an ed25519 key like noded does.
-async fn register_node(chain: &Chain) -> (u32, Signer) {
-    let alice = Signer::sr25519_from_uri("//Alice").expect("dev key");
-    chain.ensure_twin(&alice).await.expect("alice twin");
-    let farm = chain
-        .create_farm(&alice, "zosctl-deploy-farm", &[])
-        .await
-        .expect("farm");
-    let node_key = Signer::ed25519_from_seed(&[3u8; 32]);
-    chain
-        .transfer_keep_alive(&alice, &node_key.account_id(), 1_000 * TFT)
-        .await
-        .expect("fund node");
-    chain.ensure_twin(&node_key).await.expect("node twin");
-    let input = NodeInput {
-        resources: Resources {
-            hru: 0,
-            // The runtime's minimum; the node's daemons offer 16 GiB.
-            sru: 200 * GIB,
-            cru: 4,
-            mru: 8 * GIB,
-        },
-        location: Location {
-            city: "Unknown".into(),
-            country: "Unknown".into(),
-            latitude: "0".into(),
-            longitude: "0".into(),
-        },
-        interfaces: vec![],
-        secure_boot: false,
-        virtualized: true,
-        serial_number: None,
-    };
-    let id = chain
-        .create_node(&node_key, farm, &input)
-        .await
-        .expect("node");
-    (id, node_key)
-}
 
 /// Runs zosctl as the user against `chain` and the node API at `node`; returns (success,
 /// stdout, stderr).
@@ -108,73 +58,19 @@ fn states(deployment: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_local_chain_deploy_get_list_changes_stats_and_cancel() {
-    let mut local = LocalChain::start().await.expect("local chain (make deps)");
-    let chain = Chain::connect(&local.url()).await.expect("connect");
-    LocalChain::fund_billing_accounts(&chain)
-        .await
-        .expect("billing accounts");
-    let (node_id, node_key) = register_node(&chain).await;
+    // The node's daemons in-process, as in provisiond's chain_deploy test.
+    let node = LocalNode::start(16 * GIB).await;
+    let (chain, node_id) = (node.chain.clone(), node.node_id);
     let alice = Signer::sr25519_from_uri("//Alice").expect("dev key");
     let user = Signer::sr25519_from_uri(USER).expect("dev key");
     chain
         .transfer_keep_alive(&alice, &user.account_id(), 1_000 * TFT)
         .await
         .expect("fund the user");
-
-    // The node's daemons on a private bus, as in provisiond's chain_deploy test.
-    let bus = PrivateBus::start().expect("private bus (make deps)");
-    let mut env = Env::new();
-    env.add_disk(16 * GIB, false);
-    let _storaged = env.serve(bus.address()).await;
-    let (_status, status_rx) = watch::channel(RegistrationStatus {
-        state: registration::REGISTERED.into(),
-        node_id,
-        ..Default::default()
-    });
-    let noded_conn = zos_bus::connect_to(bus.address()).await.expect("bus");
-    noded::service::serve(
-        &noded_conn,
-        noded::service::NodeService::new(
-            String::new(),
-            zos_bus::Capacity {
-                cru: 4,
-                mru: 8 * GIB,
-                sru: 16 * GIB,
-                hru: 0,
-            },
-            Default::default(),
-            "/sys".into(),
-            status_rx,
-            Some(Arc::new(noded::consumption::ContractReporter::new(
-                local.url(),
-                node_key,
-            ))),
-        ),
-    )
-    .await
-    .expect("noded service");
-    let conn = zos_bus::connect_to(bus.address()).await.expect("bus");
+    let (engine, _tasks) = node.engine().await;
+    let node_url = node.serve_api(engine).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::new(
-        Store::open(&dir.path().join("provisiond.sqlite")).expect("store"),
-        ChainView::new(chain.clone()),
-        conn.clone(),
-        node_id,
-    );
-    tokio::spawn(engine.clone().run());
-    tokio::spawn(events::follow(engine.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let node_url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(zos_api::serve(
-        listener,
-        zos_api::ServerConfig::default(),
-        Arc::new(ChainKeys::new(engine.clone())),
-        Arc::new(Api::new(engine.clone(), conn.clone())),
-        std::future::pending(),
-    ));
-    let (c, n) = (local.url(), node_url.clone());
+    let (c, n) = (node.local.url(), node_url.clone());
     let (c, n) = (c.as_str(), n.as_str());
 
     let (created, out, err) = zosctl(c, n, &["twin", "create"]).await;
@@ -312,5 +208,4 @@ async fn root_local_chain_deploy_get_list_changes_stats_and_cancel() {
     }
     let list = ok_json(c, n, &["deployment", "list"]).await;
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
-    local.stop();
 }

@@ -19,6 +19,7 @@ use zos_bus::testing::PrivateBus;
 use zos_bus::RegistrationStatus;
 use zos_chain::{Chain, LocalChain, Location, NodeInput, Resources, Signer};
 
+use crate::api::{Api, ChainKeys};
 use crate::chain::ChainView;
 use crate::engine::Engine;
 use crate::events;
@@ -191,6 +192,22 @@ impl LocalNode {
     /// A bus connection for a client.
     pub async fn connect(&self) -> zbus::Connection {
         zos_bus::connect_to(self.bus.address()).await.expect("bus")
+    }
+
+    /// The node API of `engine` on a loopback port (served until the runtime ends); its URL.
+    pub async fn serve_api(&self, engine: Arc<Engine>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(zos_api::serve(
+            listener,
+            zos_api::ServerConfig::default(),
+            Arc::new(ChainKeys::new(engine.clone())),
+            Arc::new(Api::new(engine, self.connect().await)),
+            std::future::pending(),
+        ));
+        url
     }
 
     /// provisiond's engine on this node's store, its job loop and event follower running (the

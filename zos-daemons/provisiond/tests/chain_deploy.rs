@@ -5,11 +5,9 @@
 //! consumption reaches the chain; a restart provisions again without changes; cancelling the
 //! contract removes everything.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gridtypes::{Deployment, ResultState, Workload, WorkloadType, GIB, TIB};
-use provisiond::api::{Api, ChainKeys};
 use provisiond::chain::CheckError;
 use provisiond::engine::{Engine, EngineError};
 use provisiond::testing::{
@@ -131,15 +129,7 @@ async fn deployments_from_contract_to_volumes_and_back() {
     assert!(storage.vdisks().await.unwrap().is_empty());
 
     // ---- a good deployment, through the node API (signed HTTP, keys from the chain) ----
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(zos_api::serve(
-        listener,
-        zos_api::ServerConfig::default(),
-        Arc::new(ChainKeys::new(engine.clone())),
-        Arc::new(Api::new(engine.clone(), conn.clone())),
-        std::future::pending(),
-    ));
+    let url = node.serve_api(engine.clone()).await;
     let client = zos_api::Client::new(&url, user.signer.clone(), user.id).unwrap();
     let impostor = zos_api::Client::new(&url, other.signer.clone(), user.id).unwrap();
     let refused = impostor
