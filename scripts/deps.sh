@@ -17,6 +17,8 @@ apt_packages=(
     dnsmasq btrfs-progs e2fsprogs iproute2 socat
     # UEFI and PXE boots
     ovmf ipxe-qemu
+    # zdb: Python's redis client in its tests, redis-benchmark and the redis baseline in bench-zdb
+    python3-redis redis-tools redis-server
 )
 
 need_update=0
