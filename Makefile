@@ -7,13 +7,13 @@ SHELL := /bin/bash
 IMAGE_DIR := out/image
 CARGO ?= cargo
 
-.PHONY: help deps build image run chain test test-unit test-boot fuzz-smoke lint fmt bench bench-boot bench-chain bench-storage bench-deploy clean
+.PHONY: help deps build image run chain test test-unit test-boot fuzz-smoke lint fmt bench bench-boot bench-chain bench-storage bench-deploy bench-zdb clean
 
 help:
 	@echo "make run         build the image and boot a node in QEMU on a local chain (serial console on this terminal)"
 	@echo "make test        lint, unit and integration tests, image build, QEMU boot tests"
 	@echo "make image       build out/image/{vmlinux,vmlinuz,initramfs.cpio.zst,cmdline,zos.img}"
-	@echo "make bench       every benchmark (bench-boot, bench-chain, bench-storage, bench-deploy)"
+	@echo "make bench       every benchmark (bench-boot, bench-chain, bench-storage, bench-deploy, bench-zdb)"
 	@echo "make chain       run a local TFChain on 127.0.0.1:8040"
 	@echo "make deps        install host packages and tools (run by the targets above)"
 
@@ -55,7 +55,7 @@ fuzz-smoke: deps
 test: lint test-unit fuzz-smoke test-boot
 	images/reproducible-check.sh
 
-bench: bench-boot bench-chain bench-storage bench-deploy
+bench: bench-boot bench-chain bench-storage bench-deploy bench-zdb
 
 bench-boot: image
 	$(CARGO) run --release --locked -p qemu-test --bin bench-boot
@@ -75,6 +75,11 @@ bench-storage: deps
 bench-deploy: deps
 	$(CARGO) build --release --locked -p provisiond --examples
 	target/release/examples/bench_deploy
+
+# zdb against redis-server (appendonly everysec) with redis-benchmark; start-up on 10^6 keys.
+bench-zdb: deps
+	$(CARGO) build --release --locked -p zdb
+	scripts/bench-zdb.sh
 
 clean:
 	rm -rf out

@@ -1,7 +1,8 @@
 //! provisiond's engine on the real path: the real TFChain runtime (LocalChain, chopsticks from
 //! `make deps`), a real storaged (in-process, pools on loop devices: root), noded's real bus
 //! service submitting consumption reports with the node's key, on a private busd. A user twin
-//! creates node contracts and deploys volumes and zmounts, then updates them; bad requests change nothing;
+//! creates node contracts and deploys volumes and zmounts, then updates, pauses and resumes
+//! them; bad requests change nothing;
 //! consumption reaches the chain; a restart provisions again without changes; cancelling the
 //! contract removes everything.
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use gridtypes::{Deployment, ResultState, Workload, WorkloadType, GIB, TIB};
 use provisiond::chain::CheckError;
 use provisiond::engine::{Engine, EngineError};
+use provisiond::store::JobKind;
 use provisiond::testing::{
     contract, deployment, funded_twin, hash_bytes, volume, zmount, LocalNode,
 };
@@ -305,6 +307,20 @@ async fn deployments_from_contract_to_volumes_and_back() {
     );
     let good = updated;
 
+    // Grace period (the owner ran out of funds) and its end, as the chain events ask: paused
+    // workloads keep their data and still count as used; then they run again.
+    engine
+        .enqueue(good.contract_id, JobKind::Pause)
+        .await
+        .expect("pause");
+    wait_states(&engine, user.id, good.contract_id, ResultState::Paused).await;
+    assert_eq!(storage.volumes().await.unwrap().len(), 2);
+    engine
+        .enqueue(good.contract_id, JobKind::Resume)
+        .await
+        .expect("resume");
+    let good = wait_states(&engine, user.id, good.contract_id, ResultState::Ok).await;
+
     // A restart provisions again, idempotently: no new result.
     let changes = engine
         .changes(user.id, good.contract_id)
@@ -313,8 +329,8 @@ async fn deployments_from_contract_to_volumes_and_back() {
         .len();
     assert_eq!(
         changes,
-        4 + 2,
-        "init and ok of two workloads, then the two updated ones"
+        4 + 2 + 3 + 3,
+        "init and ok of two workloads, the two updated ones, three paused, three resumed"
     );
     for t in tasks {
         t.abort();

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make bench-zdb`: our zdb against Debian's redis-server (appendonly, appendfsync everysec) as
+# the baseline, measured in the same run with Debian's redis-benchmark: SET, GET and PING with
+# 4096-byte values, without pipelining (-P 1) and with 16 requests in flight (-P 16); then the
+# time zdb takes to start on 10^6 keys (index replay until PING answers). Loopback only; the
+# servers this script starts are stopped by pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+zdb=target/release/zdb
+for tool in redis-benchmark redis-server "$zdb"; do
+    command -v "$tool" >/dev/null || [[ -x "$tool" ]] || { echo "bench-zdb: $tool missing (make deps; cargo build --release -p zdb)" >&2; exit 1; }
+done
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ping() { for _ in $(seq 1 500); do redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0; sleep 0.01; done; echo "no PONG on $1" >&2; exit 1; }
+requests=${ZDB_BENCH_REQUESTS:-50000}
+
+redis_port=$(free_port)
+mkdir -p "$work/redis"
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes \
+    --appendfsync everysec --save '' --daemonize no >"$work/redis.log" 2>&1 &
+pids+=($!)
+zdb_port=$(free_port)
+"$zdb" --data "$work/zdb/data" --index "$work/zdb/index" --listen 127.0.0.1 --port "$zdb_port" \
+    >"$work/zdb.log" 2>&1 &
+pids+=($!)
+wait_ping "$redis_port"; wait_ping "$zdb_port"
+
+# ops/s of one test: redis-benchmark's CSV is "test","rps",...
+rps() { redis-benchmark -p "$1" -t "$2" -n "$requests" -P "$3" -d 4096 -r 100000 -c 16 --csv -q 2>/dev/null |
+    awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'; }
+printf '%-5s %-5s %14s %14s %7s\n' test depth "redis ops/s" "zdb ops/s" ratio
+for depth in 1 16; do
+    for t in set get ping; do
+        r=$(rps "$redis_port" "$t" "$depth"); z=$(rps "$zdb_port" "$t" "$depth")
+        printf '%-5s -P%-3s %14s %14s %7.2f\n' "$t" "$depth" "$r" "$z" "$(awk -v z="$z" -v r="$r" 'BEGIN { print z / r }')"
+    done
+done
+
+# Start-up on 10^6 keys: fill, stop, time the restart until PING answers.
+redis-benchmark -p "$zdb_port" -t set -n 1000000 -r 100000000 -d 16 -P 64 -c 4 -q >/dev/null 2>&1
+keys=$(redis-cli -p "$zdb_port" DBSIZE)
+kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
+start=$(date +%s%N)
+"$zdb" --data "$work/zdb/data" --index "$work/zdb/index" --listen 127.0.0.1 --port "$zdb_port" \
+    >>"$work/zdb.log" 2>&1 &
+pids[1]=$!
+wait_ping "$zdb_port"
+echo "zdb start-up on $keys keys: $(( ($(date +%s%N) - start) / 1000000 )) ms"
