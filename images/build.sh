@@ -107,7 +107,7 @@ fi
 if [ "${ZOS_IMAGE_NO_CARGO:-0}" != 1 ]; then
     say "cargo build --release --target $musl_target"
     (cd "$root" && cargo build --release --locked --target "$musl_target" \
-        -p zos-init -p noded -p networkd -p storaged -p provisiond -p zos-bus)
+        -p zos-init -p noded -p networkd -p storaged -p provisiond -p zdb -p zos-bus)
     if ! "$image_tools/bin/busd" --version 2>/dev/null | grep -q "$busd_version"; then
         say "cargo install busd $busd_version"
         cargo install --locked busd --version "$busd_version" --target "$musl_target" --root "$image_tools"
@@ -120,6 +120,7 @@ declare -A binaries=(
     [networkd]=$bindir/networkd
     [storaged]=$bindir/storaged
     [provisiond]=$bindir/provisiond
+    [zdb]=$bindir/zdb
     [zbusdebug]=$bindir/zbusdebug
     [busd]=$image_tools/bin/busd
 )
@@ -140,7 +141,7 @@ done
 cp -R "$root/initramfs/rootfs/." "$rootfs/"
 
 # Our binaries: static, into /sbin; /init is what the kernel runs as PID 1.
-for name in zos-init noded networkd storaged provisiond zbusdebug busd; do
+for name in zos-init noded networkd storaged provisiond zdb zbusdebug busd; do
     src=${binaries[$name]}
     if [ ! -f "$src" ]; then
         echo "image: WARNING: $src was not built; /sbin/$name is not in the image" >&2

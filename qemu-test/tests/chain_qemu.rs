@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use gridtypes::types::{Volume, ZMount};
+use gridtypes::types::{Volume, ZMount, Zdb, ZdbResult};
 use gridtypes::{Deployment, ResultState, SignatureRequest, Workload, WorkloadData};
 use qemu_test::chain::LocalGrid;
 use qemu_test::zinit::listed_state;
@@ -41,6 +41,8 @@ const MAC: &str = "52:54:00:5a:05:01";
 const BOARD_SERIAL: &str = "ZOS-TEST-1";
 /// Where provisiond serves the node API in the guest.
 const NODE_API_PORT: u16 = 2021;
+/// Where zdb serves namespaces in the guest.
+const ZDB_PORT: u16 = 9900;
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
 const GIB: u64 = 1 << 30;
 
@@ -81,6 +83,8 @@ struct Machine {
     vm: Vm,
     /// The host's loopback port forwarded to the node API (guest port 2021).
     api_port: u16,
+    /// The host's loopback port forwarded to zdb (guest port 9900).
+    zdb_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -98,6 +102,7 @@ fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
     let hdd = Disk::create_sparse(&dir.path().join("hdd.raw"), HDD_BYTES).unwrap();
     let image = ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"));
     let api_port = free_port();
+    let zdb_port = free_port();
     let vm = Vm::builder()
         .name(name)
         .pvh(image)
@@ -110,7 +115,12 @@ fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
                 rotation_rate: 7200,
             },
         )
-        .user_net(grid.user_net().mac(MAC).hostfwd(api_port, NODE_API_PORT))
+        .user_net(
+            grid.user_net()
+                .mac(MAC)
+                .hostfwd(api_port, NODE_API_PORT)
+                .hostfwd(zdb_port, ZDB_PORT),
+        )
         .board_serial(BOARD_SERIAL)
         .extra_cmdline(&format!(
             "runmode=dev uptime_interval={UPTIME_INTERVAL} {}",
@@ -121,6 +131,7 @@ fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
     Machine {
         vm,
         api_port,
+        zdb_port,
         _dir: dir,
     }
 }
@@ -326,11 +337,12 @@ fn qemu_chain_registration_waits_for_the_farm() {
     drop(shell);
 }
 
-/// A user deploys volumes on a booted node: contract on chain, deployment through the node API
-/// (signed, the key read from the chain), workloads ok, consumption on chain; a reboot keeps the
-/// deployment and its data; cancelling the contract removes the volumes.
+/// A user deploys a volume, a zmount and a zdb namespace on a booted node: contract on chain,
+/// deployment through the node API (signed, the key read from the chain), workloads ok, the
+/// namespace reachable with a redis client, consumption on chain; a reboot keeps the deployment
+/// and its data; cancelling the contract removes the volumes and the namespace.
 #[test]
-fn qemu_deploy_volumes_report_reboot_cancel() {
+fn qemu_deploy_volumes_and_zdb_report_reboot_cancel() {
     let _slot = vm_slot();
     let grid = LocalGrid::start().unwrap_or_else(|e| panic!("{e}"));
     let zosctl = grid.zosctl().unwrap_or_else(|e| panic!("{e}"));
@@ -362,6 +374,15 @@ fn qemu_deploy_volumes_report_reboot_cancel() {
         workloads: vec![
             Workload::new("data", &WorkloadData::Volume(Volume { size: GIB })),
             Workload::new("disk", &WorkloadData::ZMount(ZMount { size: 2 * GIB })),
+            Workload::new(
+                "store",
+                &WorkloadData::Zdb(Zdb {
+                    size: GIB,
+                    mode: "user".into(),
+                    password: "secret".into(),
+                    public: false,
+                }),
+            ),
         ],
         ..Default::default()
     };
@@ -432,6 +453,42 @@ fn qemu_deploy_volumes_report_reboot_cancel() {
         .clone();
     run_ok(&mut shell, &format!("echo user-data > {path}/file && sync"));
 
+    // The zdb namespace, reached from outside with a redis client through the forwarded port.
+    let zdb: ZdbResult = deployed
+        .get("store")
+        .expect("zdb workload")
+        .result
+        .data_as()
+        .expect("zdb result");
+    assert_eq!(zdb.namespace, format!("{twin}-{}-store", d.contract_id));
+    assert_eq!(zdb.port, u64::from(ZDB_PORT));
+    assert!(!zdb.ips.is_empty(), "{zdb:?}");
+    let zdb_url = format!("redis://127.0.0.1:{}/", m.zdb_port);
+    let namespace = zdb.namespace.clone();
+    let zdb_session = move |f: &dyn Fn(&mut redis::Connection) -> redis::RedisResult<()>| {
+        let client = redis::Client::open(zdb_url.as_str()).unwrap();
+        let mut con = client.get_connection().expect("zdb connection");
+        f(&mut con)
+    };
+    zdb_session(&|con| {
+        let refused: redis::RedisResult<()> = redis::cmd("SELECT").arg(&namespace).query(con);
+        assert!(
+            refused.is_err(),
+            "a private namespace opened without its password"
+        );
+        redis::cmd("SELECT")
+            .arg(&namespace)
+            .arg("secret")
+            .query::<()>(con)?;
+        let key: Vec<u8> = redis::cmd("SET")
+            .arg("greeting")
+            .arg("hello zdb")
+            .query(con)?;
+        assert_eq!(key, b"greeting");
+        Ok(())
+    })
+    .expect("zdb SET");
+
     // Consumption reaches the chain.
     let start = Instant::now();
     loop {
@@ -458,9 +515,19 @@ fn qemu_deploy_volumes_report_reboot_cancel() {
     shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     wait_registered(vm, &mut shell);
     let after = wait_all(ResultState::Ok);
-    assert_eq!(after.workloads.len(), 2);
+    assert_eq!(after.workloads.len(), 3);
     let data = run_ok(&mut shell, &format!("cat {path}/file"));
     assert_eq!(data.trim(), "user-data");
+    zdb_session(&|con| {
+        redis::cmd("SELECT")
+            .arg(&namespace)
+            .arg("secret")
+            .query::<()>(con)?;
+        let value: Vec<u8> = redis::cmd("GET").arg("greeting").query(con)?;
+        assert_eq!(value, b"hello zdb", "zdb data lost across the reboot");
+        Ok(())
+    })
+    .expect("zdb GET after reboot");
 
     // Cancelling the contract removes everything.
     grid.block_on(chain.cancel_contract(&user, d.contract_id))
@@ -470,4 +537,14 @@ fn qemu_deploy_volumes_report_reboot_cancel() {
     assert!(!volumes.contains(&volume), "{volumes}");
     let vdisks_gone = run_ok(&mut shell, "find /mnt -path '*/vdisks/*' -type f");
     assert!(vdisks_gone.trim().is_empty(), "{vdisks_gone}");
+    zdb_session(&|con| {
+        let gone: redis::RedisResult<()> = redis::cmd("SELECT")
+            .arg(&namespace)
+            .arg("secret")
+            .query(con);
+        let error = gone.expect_err("the namespace outlived its contract");
+        assert!(error.to_string().contains("Namespace not found"), "{error}");
+        Ok(())
+    })
+    .expect("zdb after cancel");
 }

@@ -19,7 +19,7 @@ use crate::chain::CheckError;
 use crate::engine::{Engine, EngineError, RESERVED_MRU_MIN};
 
 /// The workload types this node provisions (`zos.system.node_features_get`).
-pub const FEATURES: &[&str] = &["zmount", "volume"];
+pub const FEATURES: &[&str] = &["zmount", "volume", "zdb"];
 
 pub struct Api {
     engine: Arc<Engine>,

@@ -29,6 +29,7 @@ use crate::chain::{ChainView, CheckError};
 use crate::kyc::Kyc;
 use crate::provision::Provisioners;
 use crate::store::{Job, JobKind, Store, StoreError};
+use crate::zdb::ZdbSetup;
 
 /// How many times a consumption report is tried, and how far apart (as zos).
 pub const REPORT_TRIES: u32 = 4;
@@ -96,16 +97,17 @@ fn same_result(a: &WorkloadResult, b: &WorkloadResult) -> bool {
 
 impl Engine {
     pub fn new(
-        store: Store,
+        mut store: Store,
         chain: ChainView,
         bus: Connection,
         node_id: u32,
         kyc: Option<Kyc>,
     ) -> Arc<Engine> {
+        let admin = zdb_admin(&mut store);
         Arc::new(Engine {
             store: Mutex::new(store),
             chain,
-            provisioners: Provisioners::new(bus.clone()),
+            provisioners: Provisioners::new(bus.clone(), ZdbSetup::node(admin)),
             bus,
             node_id,
             kyc,
@@ -161,9 +163,12 @@ impl Engine {
         let ops = old
             .upgrade(&mut probe)
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
-        // This node updates what it can provision: volumes and zmounts.
+        // This node updates what it can provision: volumes, zmounts and zdb namespaces.
         check_updatable(&ops, |t| {
-            matches!(t, WorkloadType::Volume | WorkloadType::ZMount)
+            matches!(
+                t,
+                WorkloadType::Volume | WorkloadType::ZMount | WorkloadType::Zdb
+            )
         })
         .map_err(|e| EngineError::Invalid(e.to_string()))?;
         self.chain.check_contract(&new, self.node_id).await?;
@@ -536,6 +541,12 @@ impl Engine {
         };
         for w in &d.workloads {
             if w.result.state == from {
+                if let Ok(id) = d.workload_id(&w.name) {
+                    if let Err(error) = self.provisioners.pause(&id, &w.workload_type, pause).await
+                    {
+                        tracing::warn!(workload = %id, %error, "cannot pause or resume");
+                    }
+                }
                 let mut w = w.clone();
                 w.result.state = to.clone();
                 w.result.created = now();
@@ -584,6 +595,21 @@ impl Engine {
             }
         });
     }
+}
+
+/// zdb's admin password: made once (random), then read from the store.
+fn zdb_admin(store: &mut Store) -> String {
+    const KEY: &str = "zdb_admin";
+    if let Ok(Some(pw)) = store.meta(KEY) {
+        return pw;
+    }
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    let pw: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Err(error) = store.set_meta(KEY, &pw) {
+        tracing::error!(%error, "cannot keep zdb's admin password");
+    }
+    pw
 }
 
 fn total(workloads: &[Workload]) -> Capacity {

@@ -18,3 +18,4 @@ pub mod provision;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod zdb;

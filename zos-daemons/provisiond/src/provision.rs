@@ -1,6 +1,7 @@
 //! Workload managers: what installing, updating, pausing and removing a workload of each type
 //! means on this node. Each type is provisioned by the daemon that owns it, over the bus:
-//! volumes (btrfs subvolumes) and zmounts (virtual disks) by storaged. A type this node cannot
+//! volumes (btrfs subvolumes) and zmounts (virtual disks) by storaged, zdb namespaces by the
+//! node's zdb ([`crate::zdb`]). A type this node cannot
 //! run yet fails with [`ProvisionError::Unsupported`], which the engine records as the
 //! workload's `error` state.
 //!
@@ -12,6 +13,8 @@ use gridtypes::{WorkloadData, WorkloadId, WorkloadType};
 use serde_json::Value;
 use zbus::Connection;
 use zos_bus::storage::{kind, StorageError, StorageProxy};
+
+use crate::zdb::{ZdbManager, ZdbSetup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -40,11 +43,15 @@ impl From<StorageError> for ProvisionError {
 #[derive(Clone)]
 pub struct Provisioners {
     bus: Connection,
+    zdb: ZdbManager,
 }
 
 impl Provisioners {
-    pub fn new(bus: Connection) -> Self {
-        Provisioners { bus }
+    pub fn new(bus: Connection, zdb: ZdbSetup) -> Self {
+        Provisioners {
+            zdb: ZdbManager::new(bus.clone(), zdb),
+            bus,
+        }
     }
 
     async fn storage(&self) -> Result<StorageProxy<'static>, ProvisionError> {
@@ -98,7 +105,23 @@ impl Provisioners {
                 }
                 Ok(result(&ZMountResult { id: name }))
             }
+            WorkloadData::Zdb(z) if resize => self.zdb.update(id, z).await,
+            WorkloadData::Zdb(z) => self.zdb.install(id, z).await,
             other => Err(ProvisionError::Unsupported(other.workload_type())),
+        }
+    }
+
+    /// Pauses (the owner's grace period) or resumes a workload; types with nothing running
+    /// only change state.
+    pub async fn pause(
+        &self,
+        id: &WorkloadId,
+        ty: &WorkloadType,
+        paused: bool,
+    ) -> Result<(), ProvisionError> {
+        match ty {
+            WorkloadType::Zdb => self.zdb.pause(id, paused).await,
+            _ => Ok(()),
         }
     }
 
@@ -108,6 +131,7 @@ impl Provisioners {
         match ty {
             WorkloadType::Volume => Ok(self.storage().await?.delete_volume(&name).await?),
             WorkloadType::ZMount => Ok(self.storage().await?.delete_vdisk(&name).await?),
+            WorkloadType::Zdb => self.zdb.remove(id).await,
             // Nothing of other types is ever installed here.
             _ => Ok(()),
         }
