@@ -543,7 +543,12 @@ fn qemu_deploy_volumes_and_zdb_report_reboot_cancel() {
             .arg("secret")
             .query(con);
         let error = gone.expect_err("the namespace outlived its contract");
-        assert!(error.to_string().contains("Namespace not found"), "{error}");
+        // The client splits zdb's "Namespace not found" into a code and a detail.
+        assert_eq!(
+            (error.code(), error.detail()),
+            (Some("Namespace"), Some("not found")),
+            "{error}"
+        );
         Ok(())
     })
     .expect("zdb after cancel");

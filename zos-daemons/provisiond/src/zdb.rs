@@ -228,7 +228,7 @@ impl ZdbManager {
         let service = self.setup.services.join("zdb.yaml");
         let text = format!(
             "# 0-db namespaces of zdb workloads (written by provisiond).\n\
-             exec: /sbin/zdb --data {data} --index {index} --listen 0.0.0.0 --port {PORT} --socket {socket} --admin {admin} --protect\n\
+             exec: /sbin/zdb --data {data} --index {index} --listen 0.0.0.0 --port {PORT} --socket {socket} --dualnet --admin {admin} --protect\n\
              after:\n  - storaged\n",
             data = volume.join("data").display(),
             index = volume.join("index").display(),
@@ -308,7 +308,13 @@ impl ZdbManager {
                     Err(e)
                         if e.kind() == redis::ErrorKind::ResponseError || e.detail().is_some() =>
                     {
-                        return Err(ProvisionError::Refused(format!("zdb {}: {e}", c[0])))
+                        // The client splits zdb's error line into a "code" (its first word)
+                        // and a detail; put the line back together.
+                        let line = match (e.code(), e.detail()) {
+                            (Some(code), Some(detail)) => format!("{code} {detail}"),
+                            _ => e.to_string(),
+                        };
+                        return Err(ProvisionError::Refused(format!("zdb {}: {line}", c[0])));
                     }
                     Err(e) => return Err(failed(e)),
                 }
