@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use gridtypes::types::{Volume, ZMount, Zdb, ZdbResult};
-use gridtypes::{Deployment, ResultState, SignatureRequest, Workload, WorkloadData};
+use gridtypes::{Deployment, ResultState, Workload, WorkloadData};
 use qemu_test::chain::LocalGrid;
 use qemu_test::zinit::listed_state;
 use qemu_test::{vm_slot, Disk, DiskKind, ImageDir, Shell, Vm};
@@ -369,9 +369,9 @@ fn qemu_deploy_volumes_and_zdb_report_reboot_cancel() {
     });
     let twin = twin.unwrap_or_else(|e| panic!("user twin: {e}"));
 
-    let mut d = Deployment {
-        twin_id: twin,
-        workloads: vec![
+    let mut d = Deployment::signed_by_owner(
+        twin,
+        vec![
             Workload::new("data", &WorkloadData::Volume(Volume { size: GIB })),
             Workload::new("disk", &WorkloadData::ZMount(ZMount { size: 2 * GIB })),
             Workload::new(
@@ -384,14 +384,7 @@ fn qemu_deploy_volumes_and_zdb_report_reboot_cancel() {
                 }),
             ),
         ],
-        ..Default::default()
-    };
-    d.signature_requirement.requests.push(SignatureRequest {
-        twin_id: twin,
-        required: false,
-        weight: 1,
-    });
-    d.signature_requirement.weight_required = 1;
+    );
     let hash = d.challenge_hash_hex().unwrap();
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(hash.as_bytes());

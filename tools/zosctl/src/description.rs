@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use gridtypes::{Deployment, SignatureRequest, Workload, WorkloadType, GIB, KIB, MIB, TIB};
+use gridtypes::{Deployment, Workload, WorkloadType, GIB, KIB, MIB, TIB};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -92,20 +92,11 @@ impl Description {
                 ..Default::default()
             });
         }
-        let mut deployment = Deployment {
-            twin_id: twin,
+        let deployment = Deployment {
             description: self.description.clone(),
             metadata: self.metadata.clone(),
-            workloads,
-            ..Default::default()
+            ..Deployment::signed_by_owner(twin, workloads)
         };
-        let requirement = &mut deployment.signature_requirement;
-        requirement.requests.push(SignatureRequest {
-            twin_id: twin,
-            required: false,
-            weight: 1,
-        });
-        requirement.weight_required = 1;
         deployment
             .validate_create()
             .map_err(|e| format!("invalid deployment: {e}"))?;
@@ -163,7 +154,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
     use gridtypes::types::{Volume, ZMount};
-    use gridtypes::WorkloadData;
+    use gridtypes::{SignatureRequest, WorkloadData};
 
     const YAML: &str = "
 node: 7

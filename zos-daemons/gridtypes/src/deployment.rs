@@ -133,6 +133,25 @@ impl Deployment {
         serde_json::from_slice(bytes)
     }
 
+    /// A new deployment (version 0) of `twin`, to be signed by that twin alone (one request of
+    /// weight 1, weight 1 required), as grid clients make them.
+    pub fn signed_by_owner(twin: u32, workloads: Vec<Workload>) -> Deployment {
+        Deployment {
+            twin_id: twin,
+            workloads,
+            signature_requirement: SignatureRequirement {
+                requests: vec![SignatureRequest {
+                    twin_id: twin,
+                    required: false,
+                    weight: 1,
+                }],
+                weight_required: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
     /// `{twin}-{contract}`.
     pub fn id(&self) -> DeploymentId {
         DeploymentId::new(self.twin_id, self.contract_id)

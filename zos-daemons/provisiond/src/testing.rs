@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use gridtypes::types::{Volume, ZMount};
-use gridtypes::{Deployment, SignatureRequest, Workload, WorkloadData, GIB};
+use gridtypes::{Deployment, Workload, WorkloadData, GIB};
 use storaged::testing::Env;
 use tokio::sync::watch;
 use zos_bus::node::registration;
@@ -49,18 +49,7 @@ pub async fn funded_twin(chain: &Chain, seed: u8) -> Twin {
 
 /// A deployment of `twin` signed by it alone.
 pub fn deployment(twin: u32, workloads: Vec<Workload>) -> Deployment {
-    let mut d = Deployment {
-        twin_id: twin,
-        workloads,
-        ..Default::default()
-    };
-    d.signature_requirement.requests.push(SignatureRequest {
-        twin_id: twin,
-        required: false,
-        weight: 1,
-    });
-    d.signature_requirement.weight_required = 1;
-    d
+    Deployment::signed_by_owner(twin, workloads)
 }
 
 pub fn volume(name: &str, size: u64) -> Workload {

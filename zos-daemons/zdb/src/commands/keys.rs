@@ -3,6 +3,26 @@
 
 use super::*;
 
+/// 0-db's write gate, after the argument checks: the namespace is writable and neither frozen
+/// nor locked; otherwise the error is replied and false returned.
+fn may_write(c: &mut Ctx) -> bool {
+    if !c.s.writable {
+        c.err("Namespace is in read-only mode");
+        return false;
+    }
+    match c.lock() {
+        Lock::Frozen => {
+            c.err("Namespace is temporarily frozen (read-write disabled)");
+            false
+        }
+        Lock::ReadOnly => {
+            c.err("Namespace is temporarily locked (read-only)");
+            false
+        }
+        Lock::Unlocked => true,
+    }
+}
+
 pub(super) fn cmd_set(c: &mut Ctx, r: &Req) {
     if r.argc() == 4 {
         if !c.admin() {
@@ -17,20 +37,8 @@ pub(super) fn cmd_set(c: &mut Ctx, r: &Req) {
         c.err("Key too large");
         return;
     }
-    if !c.s.writable {
-        c.err("Namespace is in read-only mode");
+    if !may_write(c) {
         return;
-    }
-    match c.lock() {
-        Lock::Frozen => {
-            c.err("Namespace is temporarily frozen (read-write disabled)");
-            return;
-        }
-        Lock::ReadOnly => {
-            c.err("Namespace is temporarily locked (read-only)");
-            return;
-        }
-        Lock::Unlocked => {}
     }
     let ts = if r.argc() == 4 {
         Some(atoll(r.arg(3)) as u32)
@@ -156,20 +164,8 @@ pub(super) fn cmd_del(c: &mut Ctx, r: &Req) {
         c.err("Invalid key");
         return;
     }
-    if !c.s.writable {
-        c.err("Namespace is in read-only mode");
+    if !may_write(c) {
         return;
-    }
-    match c.lock() {
-        Lock::Frozen => {
-            c.err("Namespace is temporarily frozen (read-write disabled)");
-            return;
-        }
-        Lock::ReadOnly => {
-            c.err("Namespace is temporarily locked (read-only)");
-            return;
-        }
-        Lock::Unlocked => {}
     }
     let ts = if r.argc() == 3 {
         Some(atoll(r.arg(2)) as u32)
