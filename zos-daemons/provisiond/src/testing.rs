@@ -84,10 +84,38 @@ pub async fn contract(
     d.sign_ed25519(d.twin_id, signer_key).expect("sign");
 }
 
+/// Registers `twin`'s node in `farm` (with the runtime's minimum capacity); its node id.
+pub async fn register_node(chain: &Chain, twin: &Twin, farm: u32) -> u32 {
+    let input = NodeInput {
+        resources: Resources {
+            hru: 0,
+            sru: 200 * GIB,
+            cru: 4,
+            mru: 8 * GIB,
+        },
+        location: Location {
+            city: "Unknown".into(),
+            country: "Unknown".into(),
+            latitude: "0".into(),
+            longitude: "0".into(),
+        },
+        interfaces: vec![],
+        secure_boot: false,
+        virtualized: true,
+        serial_number: None,
+    };
+    chain
+        .create_node(&twin.signer, farm, &input)
+        .await
+        .expect("node")
+}
+
 /// The node: chain, registration, bus, storaged and noded's service. Dropping it stops all.
 pub struct LocalNode {
     pub chain: Chain,
     pub node_id: u32,
+    /// The farm the node is in.
+    pub farm_id: u32,
     pub bus: PrivateBus,
     pub state: PathBuf,
     _services: Vec<zbus::Connection>,
@@ -112,28 +140,7 @@ impl LocalNode {
             .await
             .expect("farm");
         let node = funded_twin(&chain, 3).await;
-        let input = NodeInput {
-            resources: Resources {
-                hru: 0,
-                sru: 200 * GIB,
-                cru: 4,
-                mru: 8 * GIB,
-            },
-            location: Location {
-                city: "Unknown".into(),
-                country: "Unknown".into(),
-                latitude: "0".into(),
-                longitude: "0".into(),
-            },
-            interfaces: vec![],
-            secure_boot: false,
-            virtualized: true,
-            serial_number: None,
-        };
-        let node_id = chain
-            .create_node(&node.signer, farm, &input)
-            .await
-            .expect("node");
+        let node_id = register_node(&chain, &node, farm).await;
 
         let bus = PrivateBus::start().expect("private bus (make deps)");
         let mut env = Env::new();
@@ -168,6 +175,7 @@ impl LocalNode {
         LocalNode {
             chain,
             node_id,
+            farm_id: farm,
             state: dir.path().join("provisiond.sqlite"),
             bus,
             _services: vec![storaged, noded],

@@ -13,7 +13,7 @@ use provisiond::chain::CheckError;
 use provisiond::engine::{Engine, EngineError};
 use provisiond::store::JobKind;
 use provisiond::testing::{
-    contract, deployment, funded_twin, hash_bytes, volume, zmount, LocalNode,
+    contract, deployment, funded_twin, hash_bytes, register_node, volume, zmount, LocalNode,
 };
 use zos_bus::StorageProxy;
 
@@ -118,6 +118,15 @@ async fn deployments_from_contract_to_volumes_and_back() {
     let err = engine.deploy(user.id, theirs).await.unwrap_err();
     assert!(
         matches!(err, EngineError::Contract(CheckError::OtherTwin { .. })),
+        "{err}"
+    );
+
+    let elsewhere = register_node(&chain, &funded_twin(&chain, 11).await, node.farm_id).await;
+    let mut theirs_node = deployment(user.id, vec![volume("y", GIB)]);
+    contract(&chain, &user, elsewhere, &mut theirs_node, &user.key).await;
+    let err = engine.deploy(user.id, theirs_node).await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::Contract(CheckError::OtherNode { .. })),
         "{err}"
     );
 
