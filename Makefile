@@ -41,7 +41,7 @@ lint: deps
 
 # Unit and host integration tests (root: network namespaces, loop devices); no VM.
 test-unit: deps
-	$(CARGO) test --workspace --locked --exclude qemu-test
+	$(CARGO) test --workspace --locked --no-fail-fast --exclude qemu-test
 
 # Whole-node tests: boot the real image under QEMU (TCG); the registration tests run zosctl.
 test-boot: image

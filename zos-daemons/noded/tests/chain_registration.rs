@@ -78,7 +78,9 @@ async fn alice_farm(chain: &Chain, name: &str) -> u32 {
         };
         match step.await {
             Ok(id) => return id,
-            Err(e) if e.is_connection() => {
+            // Right after a chain reset the pool may still judge a first submission against
+            // the old state ("stale"): the next try is made against the new one.
+            Err(e) if e.is_connection() || e.to_string().contains("stale") => {
                 last = Some(e);
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
