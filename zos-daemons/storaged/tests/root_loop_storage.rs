@@ -145,7 +145,7 @@ fn pools_volumes_vdisks_and_restart() {
         "x.partial",
         "vdisks",
         "-x",
-        &"n".repeat(65),
+        &"n".repeat(storaged::names::MAX_LEN + 1),
     ] {
         let err = storage
             .create_volume(bad, MIB, Kind::Ssd)
