@@ -32,11 +32,11 @@ wait_ping "$redis_port"; wait_ping "$zdb_port"
 # ops/s of one test: redis-benchmark's CSV is "test","rps",...
 rps() { redis-benchmark -p "$1" -t "$2" -n "$requests" -P "$3" -d 4096 -r 100000 -c 16 --csv -q 2>/dev/null |
     awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'; }
-printf '%-5s %-5s %14s %14s %7s\n' test depth "redis ops/s" "zdb ops/s" ratio
+printf '%-10s %-5s %14s %14s %7s\n' test depth "redis ops/s" "zdb ops/s" ratio
 for depth in 1 16; do
-    for t in set get ping; do
+    for t in set get ping_mbulk; do
         r=$(rps "$redis_port" "$t" "$depth"); z=$(rps "$zdb_port" "$t" "$depth")
-        printf '%-5s -P%-3s %14s %14s %7.2f\n' "$t" "$depth" "$r" "$z" "$(awk -v z="$z" -v r="$r" 'BEGIN { print z / r }')"
+        printf '%-10s -P%-3s %14s %14s %7.2f\n' "$t" "$depth" "$r" "$z" "$(awk -v z="$z" -v r="$r" 'BEGIN { print z / r }')"
     done
 done
 
