@@ -86,34 +86,14 @@ impl ZdbManager {
             }
             let mut commands = vec![
                 vec!["NSNEW".into(), name.clone()],
-                vec![
-                    "NSSET".into(),
-                    name.clone(),
-                    "maxsize".into(),
-                    z.size.to_string(),
-                ],
-                vec![
-                    "NSSET".into(),
-                    name.clone(),
-                    "public".into(),
-                    flag(z.public),
-                ],
+                nsset(&name, "maxsize", z.size.to_string()),
+                nsset(&name, "public", flag(z.public)),
             ];
             if z.mode == ZDB_MODE_SEQ {
-                commands.push(vec![
-                    "NSSET".into(),
-                    name.clone(),
-                    "mode".into(),
-                    "seq".into(),
-                ]);
+                commands.push(nsset(&name, "mode", "seq"));
             }
             if !z.password.is_empty() {
-                commands.push(vec![
-                    "NSSET".into(),
-                    name.clone(),
-                    "password".into(),
-                    z.password.clone(),
-                ]);
+                commands.push(nsset(&name, "password", z.password.clone()));
             }
             self.admin(commands).await?;
         }
@@ -147,19 +127,9 @@ impl ZdbManager {
             z.password.clone()
         };
         self.admin(vec![
-            vec![
-                "NSSET".into(),
-                name.clone(),
-                "maxsize".into(),
-                z.size.to_string(),
-            ],
-            vec![
-                "NSSET".into(),
-                name.clone(),
-                "public".into(),
-                flag(z.public),
-            ],
-            vec!["NSSET".into(), name.clone(), "password".into(), password],
+            nsset(&name, "maxsize", z.size.to_string()),
+            nsset(&name, "public", flag(z.public)),
+            nsset(&name, "password", password),
         ])
         .await?;
         self.result(&name).await
@@ -167,14 +137,9 @@ impl ZdbManager {
 
     /// Freezes (pause) or thaws the namespace.
     pub async fn pause(&self, id: &WorkloadId, paused: bool) -> Result<(), ProvisionError> {
-        self.admin(vec![vec![
-            "NSSET".into(),
-            id.to_string(),
-            "freeze".into(),
-            flag(paused),
-        ]])
-        .await
-        .map(|_| ())
+        self.admin(vec![nsset(&id.to_string(), "freeze", flag(paused))])
+            .await
+            .map(|_| ())
     }
 
     /// Deletes the namespace and its data, shrinking the volume by its size.
@@ -347,6 +312,16 @@ impl ZdbManager {
         })
         .map_err(failed)
     }
+}
+
+/// `NSSET <namespace> <property> <value>`.
+fn nsset(namespace: &str, property: &str, value: impl Into<String>) -> Vec<String> {
+    vec![
+        "NSSET".into(),
+        namespace.to_string(),
+        property.into(),
+        value.into(),
+    ]
 }
 
 fn flag(on: bool) -> String {

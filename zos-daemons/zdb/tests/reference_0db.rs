@@ -1,10 +1,13 @@
-//! Differential tests against a real 0-db binary: the same requests to both servers must give
-//! byte-identical replies, the files they write from the same requests must be byte-identical,
-//! and each must serve the other's directory with identical replies.
+//! Differential tests against the real 0-db: the same requests must give byte-identical replies,
+//! the files written from the same requests must be byte-identical, and our server must serve a
+//! directory 0-db wrote with 0-db's replies.
 //!
-//! Needs `ZDB_REFERENCE_BIN=/path/to/0-db/bin/zdb` (build threefoldtech/0-db with `make`), so
-//! the tests are `#[ignore]`d by default: run them with
-//! `ZDB_REFERENCE_BIN=... cargo test -p zdb --test reference_0db -- --ignored`.
+//! They always run, against what a real 0-db (threefoldtech/0-db, built with `make`) answered
+//! and wrote, recorded in `tests/reference/`: `semantics.replies`, `files.replies` with the
+//! `files/` tree, and `reads.replies` (0-db serving its own `files/`). With
+//! `ZDB_REFERENCE_BIN=/path/to/0-db/bin/zdb` they also run 0-db live (and check that it still
+//! matches the recording, and serves our files with our replies); adding
+//! `ZDB_REFERENCE_RECORD=1` writes the recording again.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -29,10 +32,60 @@ impl Drop for Proc {
     }
 }
 
-fn reference() -> PathBuf {
-    PathBuf::from(
-        std::env::var("ZDB_REFERENCE_BIN").expect("set ZDB_REFERENCE_BIN to a 0-db zdb binary"),
-    )
+/// A live 0-db, when `ZDB_REFERENCE_BIN` names one.
+fn reference() -> Option<PathBuf> {
+    std::env::var_os("ZDB_REFERENCE_BIN").map(PathBuf::from)
+}
+
+fn recording() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference")
+}
+
+fn record_mode() -> bool {
+    std::env::var_os("ZDB_REFERENCE_RECORD").is_some()
+}
+
+/// Replies as length-prefixed entries (u64 little-endian, then the bytes).
+fn save(name: &str, replies: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    for r in replies {
+        out.extend_from_slice(&(r.len() as u64).to_le_bytes());
+        out.extend_from_slice(r);
+    }
+    std::fs::create_dir_all(recording()).unwrap();
+    std::fs::write(recording().join(name), out).unwrap();
+}
+
+fn load(name: &str) -> Vec<Vec<u8>> {
+    let path = recording().join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        out.push(bytes[at + 8..at + 8 + len].to_vec());
+        at += 8 + len;
+    }
+    out
+}
+
+/// 0-db's replies to `script`: live (re-recorded with ZDB_REFERENCE_RECORD) or recorded.
+fn zero_db_replies(name: &str, script: &Script, dir: &Path) -> Vec<Vec<u8>> {
+    match reference() {
+        Some(bin) => {
+            let replies = {
+                let (_p, sock) = spawn(&bin, dir);
+                run(&sock, script)
+            };
+            if record_mode() {
+                save(name, &replies);
+            } else {
+                compare(script, &load(name), &replies);
+            }
+            replies
+        }
+        None => load(name),
+    }
 }
 
 fn spawn(bin: &Path, dir: &Path) -> (Proc, PathBuf) {
@@ -341,13 +394,12 @@ fn compare(script: &Script, x: &[Vec<u8>], y: &[Vec<u8>]) {
 }
 
 #[test]
-#[ignore = "needs ZDB_REFERENCE_BIN (a built 0-db)"]
 fn reference_same_replies() {
     let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_p0, s0) = spawn(&reference(), d0.path());
-    let (_p1, s1) = spawn(&ours(), d1.path());
     let script = semantics_script();
-    compare(&script, &run(&s0, &script), &run(&s1, &script));
+    let expected = zero_db_replies("semantics.replies", &script, d0.path());
+    let (_p1, s1) = spawn(&ours(), d1.path());
+    compare(&script, &expected, &run(&s1, &script));
 }
 
 fn tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -380,40 +432,53 @@ fn copy(from: &Path, to: &Path) {
 }
 
 #[test]
-#[ignore = "needs ZDB_REFERENCE_BIN (a built 0-db)"]
 fn reference_identical_files_and_cross_serving() {
     let (d0, d1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let script = files_script();
+    let expected = zero_db_replies("files.replies", &script, d0.path());
     {
-        let (_p0, s0) = spawn(&reference(), d0.path());
         let (_p1, s1) = spawn(&ours(), d1.path());
-        let script = files_script();
-        compare(&script, &run(&s0, &script), &run(&s1, &script));
+        compare(&script, &expected, &run(&s1, &script));
     }
-    let (t0, t1) = (tree(d0.path()), tree(d1.path()));
+    let written = recording().join("files");
+    if reference().is_some() && record_mode() {
+        let _ = std::fs::remove_dir_all(&written);
+        copy(d0.path(), &written);
+    }
+    let (t0, t1) = (tree(&written), tree(d1.path()));
+    assert!(!t0.is_empty(), "no recorded files in {}", written.display());
     assert_eq!(
         t0.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
         t1.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>()
     );
     for ((p, a), (_, b)) in t0.iter().zip(&t1) {
-        assert!(a == b, "{p:?} differs");
+        assert!(a == b, "{p:?} differs from what 0-db wrote");
     }
-    // each serves the other's files: same replies from both servers on both directories
-    for (label, src) in [
-        ("written by 0-db", d0.path()),
-        ("written by ours", d1.path()),
-    ] {
-        let (x0, x1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        copy(src, x0.path());
-        copy(src, x1.path());
-        let (_p0, s0) = spawn(&reference(), x0.path());
-        let (_p1, s1) = spawn(&ours(), x1.path());
-        let script = reads_script();
-        let (r0, r1) = (run(&s0, &script), run(&s1, &script));
-        eprintln!("{label}: {} replies compared", r0.len());
-        compare(&script, &r0, &r1);
-        assert!(
-            r1.iter().any(|r| r.starts_with(b"$9\r\nin-file-1")),
-            "{label}: data served"
-        );
+
+    // Ours serves 0-db's files with 0-db's replies.
+    let script = reads_script();
+    let x0 = tempfile::tempdir().unwrap();
+    copy(&written, x0.path());
+    let expected = zero_db_replies("reads.replies", &script, x0.path());
+    let x1 = tempfile::tempdir().unwrap();
+    copy(&written, x1.path());
+    let (_p1, s1) = spawn(&ours(), x1.path());
+    let ours_replies = run(&s1, &script);
+    compare(&script, &expected, &ours_replies);
+    assert!(
+        ours_replies
+            .iter()
+            .any(|r| r.starts_with(b"$9\r\nin-file-1")),
+        "data served"
+    );
+
+    // With a live 0-db: it serves our files with the same replies too.
+    if let Some(bin) = reference() {
+        let (y0, y1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        copy(d1.path(), y0.path());
+        copy(d1.path(), y1.path());
+        let (_p0, s0) = spawn(&bin, y0.path());
+        let (_p1, s1) = spawn(&ours(), y1.path());
+        compare(&script, &run(&s0, &script), &run(&s1, &script));
     }
 }
