@@ -13,13 +13,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use zbus::Connection;
 use zos_api::{ApiError, Caller, Handler, KeyError, KeyLookup};
-use zos_bus::{NetworkProxy, NodeProxy, StorageProxy};
+use zos_bus::{NodeProxy, StorageProxy};
 
 use crate::chain::CheckError;
 use crate::engine::{Engine, EngineError, RESERVED_MRU_MIN};
 
 /// The workload types this node provisions (`zos.system.node_features_get`).
 pub const FEATURES: &[&str] = &["zmount", "volume", "zdb"];
+/// How long networkd gets to answer.
+const BUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Api {
     engine: Arc<Engine>,
@@ -140,18 +142,10 @@ impl Handler for Api {
                 ))
             }
             "zos.network.interfaces" => {
-                let status = NetworkProxy::new(&self.bus)
+                let status = zos_bus::network::status_if_up(&self.bus, BUS_TIMEOUT)
                     .await
-                    .map_err(|e| bus_error("networkd", e))?
-                    .status()
-                    .await
-                    .map_err(|e| bus_error("networkd", e))?;
-                let ips: Vec<&str> = status
-                    .addresses
-                    .iter()
-                    .map(|a| a.split('/').next().unwrap_or(a))
-                    .collect();
-                Ok(json!({ status.bridge.as_str(): ips }))
+                    .ok_or_else(|| bus_error("networkd", "not running"))?;
+                Ok(json!({ status.bridge.as_str(): status.ips() }))
             }
             other => Err(ApiError::unknown_command(other)),
         }

@@ -97,17 +97,17 @@ fn same_result(a: &WorkloadResult, b: &WorkloadResult) -> bool {
 
 impl Engine {
     pub fn new(
-        mut store: Store,
+        store: Store,
         chain: ChainView,
         bus: Connection,
         node_id: u32,
         kyc: Option<Kyc>,
+        zdb: ZdbSetup,
     ) -> Arc<Engine> {
-        let admin = zdb_admin(&mut store);
         Arc::new(Engine {
             store: Mutex::new(store),
             chain,
-            provisioners: Provisioners::new(bus.clone(), ZdbSetup::node(admin)),
+            provisioners: Provisioners::new(bus.clone(), zdb),
             bus,
             node_id,
             kyc,
@@ -595,21 +595,6 @@ impl Engine {
             }
         });
     }
-}
-
-/// zdb's admin password: made once (random), then read from the store.
-fn zdb_admin(store: &mut Store) -> String {
-    const KEY: &str = "zdb_admin";
-    if let Ok(Some(pw)) = store.meta(KEY) {
-        return pw;
-    }
-    let mut bytes = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    let pw: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    if let Err(error) = store.set_meta(KEY, &pw) {
-        tracing::error!(%error, "cannot keep zdb's admin password");
-    }
-    pw
 }
 
 fn total(workloads: &[Workload]) -> Capacity {

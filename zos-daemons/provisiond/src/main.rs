@@ -21,6 +21,7 @@ use provisiond::engine::Engine;
 use provisiond::events;
 use provisiond::kyc::Kyc;
 use provisiond::store::Store;
+use provisiond::zdb::ZdbSetup;
 
 #[derive(Parser)]
 #[command(
@@ -79,7 +80,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if kyc.is_some() {
         tracing::info!("KYC gate on: deployments need a verified twin");
     }
-    let engine = Engine::new(store, ChainView::new(chain), conn.clone(), node_id, kyc);
+    let engine = Engine::new(
+        store,
+        ChainView::new(chain),
+        conn.clone(),
+        node_id,
+        kyc,
+        ZdbSetup::node(),
+    );
     let again = engine.requeue_active().await?;
     tracing::info!(node_id, active = again, "provisiond ready");
 

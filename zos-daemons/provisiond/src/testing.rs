@@ -4,13 +4,20 @@
 //! noded's bus service (registered, reporting consumption with the node's key). Helpers build,
 //! hash, contract and sign deployments as a grid client does.
 //!
+//! With HDDs ([`LocalNode::with_hdds`]) the node also runs our init (`zos-init init`, a plain
+//! supervisor) that provisiond starts zdb processes under, listening on loopback; both binaries
+//! come from the workspace's target directory (`cargo build -p bootstrap -p zdb`, which
+//! `cargo test --workspace` does).
+//!
 //! Needs root (loop devices), chopsticks and busd (`make deps`); panics with what is missing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use gridtypes::types::{Volume, ZMount};
+use gridtypes::types::{Volume, ZMount, Zdb};
 use gridtypes::{Deployment, Workload, WorkloadData, GIB};
 use storaged::testing::Env;
 use tokio::sync::watch;
@@ -24,6 +31,7 @@ use crate::chain::ChainView;
 use crate::engine::Engine;
 use crate::events;
 use crate::store::Store;
+use crate::zdb::ZdbSetup;
 
 pub const TFT: u128 = 10_000_000;
 
@@ -58,6 +66,19 @@ pub fn volume(name: &str, size: u64) -> Workload {
 
 pub fn zmount(name: &str, size: u64) -> Workload {
     Workload::new(name, &WorkloadData::ZMount(ZMount { size }))
+}
+
+/// A zdb namespace workload; `mode` is `user` or `seq`.
+pub fn zdb(name: &str, size: u64, mode: &str, password: &str, public: bool) -> Workload {
+    Workload::new(
+        name,
+        &WorkloadData::Zdb(Zdb {
+            size,
+            mode: mode.into(),
+            password: password.into(),
+            public,
+        }),
+    )
 }
 
 /// The 32 bytes a node contract stores for `d`: its MD5 hex.
@@ -118,8 +139,12 @@ pub struct LocalNode {
     pub farm_id: u32,
     pub bus: PrivateBus,
     pub state: PathBuf,
+    /// Where provisiond runs zdb processes (under [`LocalNode::init`] when there are HDDs).
+    pub zdb: ZdbSetup,
     _services: Vec<zbus::Connection>,
     _status: watch::Sender<RegistrationStatus>,
+    /// Stopped before the disks go (fields drop in order).
+    pub init: Option<Supervisor>,
     _env: Env,
     _dir: tempfile::TempDir,
     pub local: LocalChain,
@@ -128,6 +153,12 @@ pub struct LocalNode {
 impl LocalNode {
     /// Starts everything; storaged gets one SSD of `ssd_bytes` (sparse).
     pub async fn start(ssd_bytes: u64) -> LocalNode {
+        Self::with_hdds(ssd_bytes, &[]).await
+    }
+
+    /// Starts everything; storaged gets one SSD of `ssd_bytes` and an HDD of each of
+    /// `hdd_bytes` (sparse). With HDDs, the init runs too, for zdb.
+    pub async fn with_hdds(ssd_bytes: u64, hdd_bytes: &[u64]) -> LocalNode {
         let local = LocalChain::start().await.expect("local chain (make deps)");
         let chain = Chain::connect(&local.url()).await.expect("connect");
         LocalChain::fund_billing_accounts(&chain)
@@ -145,6 +176,9 @@ impl LocalNode {
         let bus = PrivateBus::start().expect("private bus (make deps)");
         let mut env = Env::new();
         env.add_disk(ssd_bytes, false);
+        for size in hdd_bytes {
+            env.add_disk(*size, true);
+        }
         let storaged = env.serve(bus.address()).await;
         let (status, status_rx) = watch::channel(RegistrationStatus {
             state: registration::REGISTERED.into(),
@@ -161,7 +195,7 @@ impl LocalNode {
                     cru: 4,
                     mru: 8 * GIB,
                     sru: ssd_bytes,
-                    hru: 0,
+                    hru: hdd_bytes.iter().sum(),
                 },
                 Default::default(),
                 "/sys".into(),
@@ -172,14 +206,25 @@ impl LocalNode {
         .await
         .expect("noded service");
         let dir = tempfile::tempdir().expect("temp dir");
+        let zdb = ZdbSetup {
+            binary: workspace_binary("zdb"),
+            listen: std::net::IpAddr::from([127, 0, 0, 1]),
+            first_port: free_port(),
+            init_socket: dir.path().join("zinit.sock"),
+            services: dir.path().join("zinit"),
+            run_dir: dir.path().join("run"),
+        };
+        let init = (!hdd_bytes.is_empty()).then(|| Supervisor::start(&zdb, dir.path()));
         LocalNode {
             chain,
             node_id,
             farm_id: farm,
             state: dir.path().join("provisiond.sqlite"),
             bus,
+            zdb,
             _services: vec![storaged, noded],
             _status: status,
+            init,
             _env: env,
             _dir: dir,
             local,
@@ -216,6 +261,7 @@ impl LocalNode {
             self.connect().await,
             self.node_id,
             None,
+            self.zdb.clone(),
         );
         let tasks = vec![
             tokio::spawn(engine.clone().run()),
@@ -223,4 +269,85 @@ impl LocalNode {
         ];
         (engine, tasks)
     }
+}
+
+/// Our init as a plain supervisor (`zos-init init`) over `zdb.services`, stopped (with its
+/// services) when dropped.
+pub struct Supervisor {
+    child: Child,
+}
+
+impl Supervisor {
+    fn start(zdb: &ZdbSetup, dir: &Path) -> Supervisor {
+        std::fs::create_dir_all(&zdb.services).expect("service directory");
+        let console = std::fs::File::create(dir.join("init.log")).expect("init log");
+        let child = Command::new(workspace_binary("zos-init"))
+            .arg("init")
+            .arg("--config")
+            .arg(&zdb.services)
+            .arg("--socket")
+            .arg(&zdb.init_socket)
+            .arg("--log-dir")
+            .arg(dir.join("log"))
+            .stdout(console.try_clone().expect("dup"))
+            .stderr(console)
+            .spawn()
+            .expect("spawn zos-init");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !zdb.init_socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "zos-init did not open its socket"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Supervisor { child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // Our own child, by pid: a graceful shutdown stops its services (zdb) too.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A binary of the workspace, from the target directory this test or example runs from.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") || dir.ends_with("examples") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it (cargo build -p bootstrap -p zdb)",
+        path.display()
+    );
+    path
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }

@@ -4,7 +4,8 @@
 //! creates node contracts and deploys volumes and zmounts, then updates, pauses and resumes
 //! them; bad requests change nothing;
 //! consumption reaches the chain; a restart provisions again without changes; cancelling the
-//! contract removes everything.
+//! contract removes everything. A second test does the same for zdb namespaces on two HDD
+//! pools, with zdb processes under our init.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use provisiond::chain::CheckError;
 use provisiond::engine::{Engine, EngineError};
 use provisiond::store::JobKind;
 use provisiond::testing::{
-    contract, deployment, funded_twin, hash_bytes, register_node, volume, zmount, LocalNode,
+    contract, deployment, funded_twin, hash_bytes, register_node, volume, zdb, zmount, LocalNode,
 };
 use zos_bus::StorageProxy;
 
@@ -371,4 +372,341 @@ async fn deployments_from_contract_to_volumes_and_back() {
     assert!(storage.volumes().await.unwrap().is_empty());
     assert!(storage.vdisks().await.unwrap().is_empty());
     assert!(engine.list(user.id).await.unwrap().is_empty());
+}
+
+/// A user's namespace on a zdb, through a redis client on loopback.
+fn zdb_session<T>(
+    port: u64,
+    namespace: &str,
+    password: Option<&str>,
+    f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+) -> redis::RedisResult<T> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let mut con = client.get_connection()?;
+    let mut select = redis::cmd("SELECT");
+    select.arg(namespace);
+    if let Some(pw) = password {
+        select.arg(pw);
+    }
+    select.query::<()>(&mut con)?;
+    f(&mut con)
+}
+
+/// zdb's error line, which the client splits into a code and a detail.
+fn zdb_error(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => e.to_string(),
+    }
+}
+
+fn zdb_result(d: &Deployment, name: &str) -> gridtypes::types::ZdbResult {
+    let w = d.get(name).expect("zdb workload");
+    serde_json::from_value(w.result.data.clone()).expect("zdb result")
+}
+
+/// The zdb volumes (one per HDD pool in use): name → (pool, size).
+async fn zdb_volumes(storage: &StorageProxy<'_>) -> Vec<(String, String, u64)> {
+    storage
+        .volumes()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.name.starts_with("zdb-"))
+        .map(|v| (v.name, v.pool, v.size))
+        .collect()
+}
+
+/// zdb workloads on a node with two HDD pools: one zdb process per pool in use, each on its
+/// own port with its own admin password; namespaces reached with a redis client; pause
+/// freezes, resume thaws; an update grows and changes the password, a shrink is refused; the
+/// init restarts a killed zdb; a restart of provisiond finds everything; the zdb whose last
+/// namespace goes is stopped and its volume freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zdb_namespaces_one_process_per_hdd_pool() {
+    init_tracing();
+    const MIB: u64 = 1 << 20;
+    let node = LocalNode::with_hdds(8 * GIB, &[3 * GIB, 3 * GIB]).await;
+    let (chain, node_id) = (node.chain.clone(), node.node_id);
+    let user = funded_twin(&chain, 11).await;
+    let conn = node.connect().await;
+    let storage = StorageProxy::new(&conn).await.unwrap();
+    let (engine, tasks) = node.engine().await;
+
+    // Two 2 GiB namespaces cannot share a 3 GiB pool: two zdbs, two ports.
+    let mut first = deployment(
+        user.id,
+        vec![
+            zdb("a", 2 * GIB, "user", "pw-a", false),
+            zdb("b", 2 * GIB, "seq", "", true),
+        ],
+    );
+    contract(&chain, &user, node_id, &mut first, &user.key).await;
+    engine.deploy(user.id, first.clone()).await.expect("deploy");
+    let first = wait_states(&engine, user.id, first.contract_id, ResultState::Ok).await;
+    let (a, b) = (zdb_result(&first, "a"), zdb_result(&first, "b"));
+    assert_eq!(a.namespace, format!("{}-{}-a", user.id, first.contract_id));
+    assert_ne!(a.port, b.port, "one zdb per pool");
+    let volumes = zdb_volumes(&storage).await;
+    assert_eq!(volumes.len(), 2, "{volumes:?}");
+    assert_ne!(volumes[0].1, volumes[1].1, "on two pools: {volumes:?}");
+    assert!(volumes.iter().all(|v| v.2 == 2 * GIB), "{volumes:?}");
+    for (name, _, _) in &volumes {
+        let settings = storage.volume_usage(name).await.unwrap().path + "/zdb-settings.json";
+        let mode = std::fs::metadata(&settings)
+            .expect("settings")
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+    }
+
+    // The namespaces from outside: private with its password, public sequential.
+    zdb_session(a.port, &a.namespace, Some("pw-a"), |con| {
+        redis::cmd("SET")
+            .arg("key")
+            .arg("value-a")
+            .query::<()>(con)?;
+        let v: Vec<u8> = redis::cmd("GET").arg("key").query(con)?;
+        assert_eq!(v, b"value-a");
+        Ok(())
+    })
+    .expect("namespace a");
+    let wrong = zdb_session(a.port, &a.namespace, Some("nope"), |_| Ok(()));
+    assert!(wrong.is_err(), "a wrong password is refused");
+    let id: Vec<u8> = zdb_session(b.port, &b.namespace, None, |con| {
+        redis::cmd("SET").arg("").arg("sequential").query(con)
+    })
+    .expect("namespace b");
+    assert_eq!(id, 0u64.to_le_bytes(), "seq mode hands out ids");
+
+    // A small namespace joins a running zdb; one that fits no single pool (though the HDDs
+    // together have room) fails alone.
+    let mut second = deployment(
+        user.id,
+        vec![
+            zdb("c", 512 * MIB, "user", "", true),
+            zdb("d", 1280 * MIB, "user", "", true),
+        ],
+    );
+    contract(&chain, &user, node_id, &mut second, &user.key).await;
+    engine
+        .deploy(user.id, second.clone())
+        .await
+        .expect("deploy");
+    let start = Instant::now();
+    let second = loop {
+        let d = engine.get(user.id, second.contract_id).await.unwrap();
+        if d.workloads
+            .iter()
+            .all(|w| w.result.state != ResultState::Init)
+        {
+            break d;
+        }
+        assert!(start.elapsed() < WAIT, "{d:#?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let c = zdb_result(&second, "c");
+    assert!(c.port == a.port || c.port == b.port, "no third zdb: {c:?}");
+    let d = second.get("d").unwrap();
+    assert_eq!(d.result.state, ResultState::Error, "{d:?}");
+    assert!(
+        d.result.message.contains("no HDD pool"),
+        "{}",
+        d.result.message
+    );
+    let volumes = zdb_volumes(&storage).await;
+    assert_eq!(volumes.len(), 2, "{volumes:?}");
+    let sizes: u64 = volumes.iter().map(|v| v.2).sum();
+    assert_eq!(
+        sizes,
+        4 * GIB + 512 * MIB,
+        "quotas are the namespaces' sizes"
+    );
+
+    // Pause freezes a namespace, resume thaws it.
+    engine
+        .enqueue(first.contract_id, JobKind::Pause)
+        .await
+        .unwrap();
+    wait_states(&engine, user.id, first.contract_id, ResultState::Paused).await;
+    let frozen = zdb_session(a.port, &a.namespace, Some("pw-a"), |con| {
+        redis::cmd("SET")
+            .arg("key")
+            .arg("while paused")
+            .query::<()>(con)
+    })
+    .expect_err("a paused namespace takes no writes");
+    assert!(zdb_error(&frozen).contains("frozen"), "{frozen}");
+    engine
+        .enqueue(first.contract_id, JobKind::Resume)
+        .await
+        .unwrap();
+    wait_states(&engine, user.id, first.contract_id, ResultState::Ok).await;
+    zdb_session(a.port, &a.namespace, Some("pw-a"), |con| {
+        redis::cmd("SET")
+            .arg("key2")
+            .arg("after resume")
+            .query::<()>(con)
+    })
+    .expect("writes after resume");
+
+    // An update grows a by 256 MiB and changes its password.
+    let update = |mut next: Deployment| {
+        let (chain, user, engine) = (&chain, &user, &engine);
+        async move {
+            chain
+                .update_node_contract(&user.signer, next.contract_id, hash_bytes(&next), b"")
+                .await
+                .expect("contract update");
+            next.signature_requirement.signatures.clear();
+            next.sign_ed25519(user.id, &user.key).unwrap();
+            engine.update(user.id, next.clone()).await.expect("update");
+            let start = Instant::now();
+            loop {
+                let d = engine.get(user.id, next.contract_id).await.unwrap();
+                if d.version == next.version {
+                    break d;
+                }
+                assert!(start.elapsed() < WAIT, "update not applied: {d:#?}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    let mut next = first.clone();
+    next.version = 1;
+    next.workloads[0] = Workload {
+        version: 1,
+        ..zdb("a", 2 * GIB + 256 * MIB, "user", "pw-a2", false)
+    };
+    let grown = update(next).await;
+    assert_eq!(grown.get("a").unwrap().result.state, ResultState::Ok);
+    let volumes = zdb_volumes(&storage).await;
+    let sizes: u64 = volumes.iter().map(|v| v.2).sum();
+    assert_eq!(sizes, 4 * GIB + 768 * MIB, "{volumes:?}");
+    assert!(zdb_session(a.port, &a.namespace, Some("pw-a"), |_| Ok(())).is_err());
+    zdb_session(a.port, &a.namespace, Some("pw-a2"), |_| Ok(())).expect("new password");
+
+    // A shrink is refused; the namespace keeps its size and data.
+    let mut next = grown.clone();
+    next.version = 2;
+    next.workloads[0] = Workload {
+        version: 2,
+        ..zdb("a", GIB, "user", "pw-a2", false)
+    };
+    let shrunk = update(next).await;
+    let w = shrunk.get("a").unwrap();
+    assert_eq!(w.result.state, ResultState::Error, "{w:?}");
+    assert!(
+        w.result.message.contains("cannot shrink"),
+        "{}",
+        w.result.message
+    );
+    let volumes = zdb_volumes(&storage).await;
+    assert_eq!(
+        volumes.iter().map(|v| v.2).sum::<u64>(),
+        4 * GIB + 768 * MIB
+    );
+
+    // The init restarts a zdb killed with SIGKILL; what it acknowledged is there.
+    let service = volumes
+        .iter()
+        .find(|v| {
+            let path = node.zdb.services.join(format!("{}.yaml", v.0));
+            std::fs::read_to_string(path)
+                .map(|t| t.contains(&format!("--port {}", a.port)))
+                .unwrap_or(false)
+        })
+        .expect("a's zdb service")
+        .0
+        .clone();
+    let pid = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains(&node.zdb.run_dir.display().to_string())
+                        && c.contains(&format!("{service}.sock"))
+                })
+                .unwrap_or(false)
+        })
+        .expect("a's zdb process");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let value: Vec<u8> = loop {
+        match zdb_session(a.port, &a.namespace, Some("pw-a2"), |con| {
+            redis::cmd("GET").arg("key2").query(con)
+        }) {
+            Ok(v) => break v,
+            Err(e) => assert!(start.elapsed() < WAIT, "zdb not back: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(value, b"after resume");
+
+    // A restart of provisiond provisions again: same ports, no new change.
+    let changes = engine
+        .changes(user.id, first.contract_id)
+        .await
+        .unwrap()
+        .len();
+    for t in tasks {
+        t.abort();
+    }
+    drop(engine);
+    let (engine, _tasks) = node.engine().await;
+    assert_eq!(engine.requeue_active().await.unwrap(), 2);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = engine.get(user.id, first.contract_id).await.unwrap();
+    assert_eq!(zdb_result(&again, "b").port, b.port);
+    assert_eq!(
+        engine
+            .changes(user.id, first.contract_id)
+            .await
+            .unwrap()
+            .len(),
+        changes
+    );
+
+    // Cancelling the first contract leaves c's zdb alone (its quota now c's size) and stops
+    // the other one, whose volume goes.
+    chain
+        .cancel_contract(&user.signer, first.contract_id)
+        .await
+        .expect("cancel");
+    wait_states(&engine, user.id, first.contract_id, ResultState::Deleted).await;
+    let volumes = zdb_volumes(&storage).await;
+    assert_eq!(volumes.len(), 1, "{volumes:?}");
+    assert_eq!(volumes[0].2, 512 * MIB);
+    let gone = if c.port == a.port { b.port } else { a.port };
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", gone as u16)).is_err(),
+        "the empty zdb still listens"
+    );
+    zdb_session(c.port, &c.namespace, None, |con| {
+        redis::cmd("PING").query::<()>(con)
+    })
+    .expect("c still served");
+
+    chain
+        .cancel_contract(&user.signer, second.contract_id)
+        .await
+        .expect("cancel");
+    let start = Instant::now();
+    while !zdb_volumes(&storage).await.is_empty() {
+        assert!(start.elapsed() < WAIT, "the last zdb volume stays");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let services: Vec<_> = std::fs::read_dir(&node.zdb.services)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(services.is_empty(), "{services:?}");
 }

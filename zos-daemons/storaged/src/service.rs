@@ -216,6 +216,18 @@ impl StorageService {
         .await
     }
 
+    async fn create_volume_on(
+        &self,
+        pool: String,
+        name: String,
+        size: u64,
+    ) -> Result<Volume, StorageError> {
+        self.run("CreateVolumeOn", move |s| {
+            s.create_volume_on(&pool, &name, size).map(volume)
+        })
+        .await
+    }
+
     async fn resize_volume(&self, name: String, size: u64) -> Result<Volume, StorageError> {
         self.run("ResizeVolume", move |s| {
             s.resize_volume(&name, size).map(volume)

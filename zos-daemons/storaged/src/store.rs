@@ -267,11 +267,60 @@ impl Storage {
         })
     }
 
+    /// Creates volume `name` on the pool of `kind` with the most room.
     pub fn create_volume(
         &self,
         name: &str,
         size: u64,
         kind: Kind,
+    ) -> Result<VolumeInfo, StoreError> {
+        self.create_volume_where(
+            name,
+            size,
+            |v| v.kind == kind,
+            || self.place(kind, size, &format!("volume {name}")),
+        )
+    }
+
+    /// Creates volume `name` on the pool named `pool` (for services that keep one volume per
+    /// pool, like zdb's per HDD pool).
+    pub fn create_volume_on(
+        &self,
+        pool: &str,
+        name: &str,
+        size: u64,
+    ) -> Result<VolumeInfo, StoreError> {
+        self.create_volume_where(
+            name,
+            size,
+            |v| v.name == pool,
+            || {
+                let target = self
+                    .pools
+                    .iter()
+                    .find(|p| p.name == pool)
+                    .ok_or_else(|| StoreError::NotFound(format!("no pool {pool}")))?;
+                let free = self.free(target)?;
+                if free < size {
+                    return Err(StoreError::NoSpace(format!(
+                        "pool {pool} has {} free, volume {name} needs {}",
+                        human(free),
+                        human(size)
+                    )));
+                }
+                Ok(target)
+            },
+        )
+    }
+
+    /// Returns the existing volume if it has `size` and its pool passes `same_pool`, else
+    /// creates it on the pool `choose` picks.
+    fn create_volume_where<'a>(
+        &'a self,
+        name: &str,
+        size: u64,
+        same_pool: impl Fn(&Pool) -> bool,
+        choose: impl FnOnce() -> Result<&'a Pool, StoreError>,
     ) -> Result<VolumeInfo, StoreError> {
         names::validate(name)?;
         if size == 0 {
@@ -281,18 +330,18 @@ impl Storage {
         }
         if let Some((pool, path)) = self.find_volume(name) {
             let v = volume_info(pool, name, &path)?;
-            if v.size == size && pool.kind == kind {
+            if v.size == size && same_pool(pool) {
                 return Ok(v);
             }
             return Err(StoreError::Exists(format!(
-                "volume {name} exists on {} pool {} with {}, not {} on {kind}",
+                "volume {name} exists on {} pool {} with {}, not {}",
                 pool.kind,
                 pool.name,
                 human(v.size),
                 human(size)
             )));
         }
-        let pool = self.place(kind, size, &format!("volume {name}"))?;
+        let pool = choose()?;
         create_limited_subvolume(pool, name, size)?;
         tracing::info!(volume = name, pool = %pool.name, size, "volume created");
         volume_info(pool, name, &pool.path.join(name))

@@ -136,6 +136,40 @@ fn pools_volumes_vdisks_and_restart() {
         Err(StoreError::Exists(_))
     ));
 
+    // A volume on a named pool: there, or a clear refusal that creates nothing.
+    let small_pool = pools
+        .iter()
+        .find(|p| p.pool.device == env.loops[ssd_small].dev)
+        .expect("small pool")
+        .pool
+        .name
+        .clone();
+    let on = storage
+        .create_volume_on(&small_pool, "pinned", 16 * MIB)
+        .expect("create on a pool");
+    assert_eq!((on.pool.as_str(), on.size), (small_pool.as_str(), 16 * MIB));
+    assert_eq!(
+        storage
+            .create_volume_on(&small_pool, "pinned", 16 * MIB)
+            .expect("again")
+            .path,
+        on.path
+    );
+    assert!(matches!(
+        storage.create_volume_on(&big_pool, "pinned", 16 * MIB),
+        Err(StoreError::Exists(_))
+    ));
+    assert!(matches!(
+        storage.create_volume_on("zos-pool-hdd-00000000", "elsewhere", MIB),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        storage.create_volume_on(&small_pool, "too-big", 600 * MIB),
+        Err(StoreError::NoSpace(_))
+    ));
+    assert!(storage.volume_usage("too-big").is_err());
+    assert!(storage.delete_volume("pinned").expect("delete"));
+
     // Bad names never reach the filesystem.
     for bad in [
         "",

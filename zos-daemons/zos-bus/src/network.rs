@@ -31,3 +31,29 @@ pub trait Network {
     fn addresses(&self) -> zbus::Result<Vec<String>>;
     fn status(&self) -> zbus::Result<NetworkStatus>;
 }
+
+/// networkd's status, or `None` when networkd is not on the bus or does not answer within
+/// `timeout`. busd never answers a call to a name nobody owns, so the broker is asked first.
+pub async fn status_if_up(
+    conn: &zbus::Connection,
+    timeout: std::time::Duration,
+) -> Option<NetworkStatus> {
+    if !matches!(crate::inspect::has_owner(conn, NAME).await, Ok(true)) {
+        return None;
+    }
+    let status = async { NetworkProxy::new(conn).await?.status().await };
+    match tokio::time::timeout(timeout, status).await {
+        Ok(Ok(s)) => Some(s),
+        _ => None,
+    }
+}
+
+impl NetworkStatus {
+    /// The addresses without their prefix lengths.
+    pub fn ips(&self) -> Vec<String> {
+        self.addresses
+            .iter()
+            .map(|a| a.split('/').next().unwrap_or(a).to_string())
+            .collect()
+    }
+}

@@ -163,6 +163,10 @@ pub trait Storage {
     /// Creates volume `name` of `size` bytes on the pool of `kind` ("ssd"|"hdd") with the most
     /// room. Creating an existing volume with the same size returns it.
     fn create_volume(&self, name: &str, size: u64, kind: &str) -> Result<Volume, StorageError>;
+    /// Creates volume `name` of `size` bytes on the pool named `pool` (`NotFound` when there is
+    /// no such pool, `NoSpace` when it has no room). Creating an existing volume of that size
+    /// on that pool returns it.
+    fn create_volume_on(&self, pool: &str, name: &str, size: u64) -> Result<Volume, StorageError>;
     /// Sets the limit to `size` (grow, or shrink not below what is used).
     fn resize_volume(&self, name: &str, size: u64) -> Result<Volume, StorageError>;
     /// Deletes the volume and its data; deleting a missing volume succeeds.

@@ -395,11 +395,7 @@ pub fn zos_interface_from(status: &zos_bus::NetworkStatus, mac: String) -> zos_c
     zos_chain::Interface {
         name: "zos".into(),
         mac,
-        ips: status
-            .addresses
-            .iter()
-            .map(|a| a.split('/').next().unwrap_or(a).to_string())
-            .collect(),
+        ips: status.ips(),
     }
 }
 

@@ -1,0 +1,326 @@
+//! zdb workloads: 0-db namespaces on the node's HDD capacity, as zos serves them.
+//!
+//! Each HDD pool that holds namespaces has its own zdb process (our `zdb`, 0-db compatible;
+//! see [`instance`]): its data lives in the storaged volume `zdb-<pool>` on that pool, whose
+//! quota is the sum of its namespaces' sizes (so storaged's HRU accounting stays true), it
+//! listens on its own port, and has its own admin password, with `--protect`. A new namespace
+//! goes to the running zdb whose pool has the most room for it, else a zdb is started on the
+//! HDD pool with the most room (zos: "reuse a container whose disk has room, else allocate a
+//! new disk"). When a zdb's last namespace goes, the process is stopped and its volume
+//! deleted, which frees the pool.
+//!
+//! A workload is the namespace named after its workload id, with the workload's size
+//! (`maxsize`), mode, password and public flag; pause and resume freeze it (read-only) and thaw
+//! it; an update may grow it and change password and public, not its mode. The result carries
+//! the namespace, the node's IPs and the zdb's port (zos's JSON shape).
+//!
+//! Quotas are recomputed from what zdb reports, never adjusted by deltas, so a job interrupted
+//! half-way is put right by the next one.
+
+mod instance;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gridtypes::types::{Zdb, ZdbResult, ZDB_MODE_SEQ};
+use gridtypes::WorkloadId;
+use serde_json::Value;
+use tokio::sync::Mutex;
+use zbus::Connection;
+use zos_bus::storage::{kind, StorageError, StorageProxy};
+
+use crate::provision::ProvisionError;
+use instance::{field, flag, nsset, Instance, VOLUME_PREFIX};
+
+pub use instance::{Settings, SETTINGS};
+
+/// How long networkd gets to say the node's addresses.
+const NETWORK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The port of the first zdb; the next ones take the next free ports.
+pub const FIRST_PORT: u16 = 9900;
+
+/// Where the node's parts are (tests point them elsewhere).
+#[derive(Debug, Clone)]
+pub struct ZdbSetup {
+    /// The zdb binary.
+    pub binary: PathBuf,
+    /// The address zdb listens on for clients.
+    pub listen: IpAddr,
+    /// The first zdb's port.
+    pub first_port: u16,
+    /// The init's control socket.
+    pub init_socket: PathBuf,
+    /// The init's service directory.
+    pub services: PathBuf,
+    /// Where the zdb processes' unix sockets are.
+    pub run_dir: PathBuf,
+}
+
+impl ZdbSetup {
+    /// A node's: zdb from the image, on every address, supervised by the node's init.
+    pub fn node() -> Self {
+        ZdbSetup {
+            binary: PathBuf::from("/sbin/zdb"),
+            listen: IpAddr::from([0, 0, 0, 0]),
+            first_port: FIRST_PORT,
+            init_socket: PathBuf::from("/run/zinit.sock"),
+            services: PathBuf::from("/etc/zinit"),
+            run_dir: PathBuf::from("/run/zdb"),
+        }
+    }
+}
+
+/// The zdb processes and their namespaces.
+#[derive(Clone)]
+pub struct ZdbManager {
+    bus: Connection,
+    setup: ZdbSetup,
+    /// Placement reads then changes several zdbs and volumes: one change at a time.
+    lock: Arc<Mutex<()>>,
+}
+
+pub(crate) fn failed(what: impl std::fmt::Display) -> ProvisionError {
+    ProvisionError::Storage(format!("zdb: {what}"))
+}
+
+impl ZdbManager {
+    pub fn new(bus: Connection, setup: ZdbSetup) -> Self {
+        ZdbManager {
+            bus,
+            setup,
+            lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    async fn storage(&self) -> Result<StorageProxy<'static>, ProvisionError> {
+        StorageProxy::new(&self.bus).await.map_err(failed)
+    }
+
+    /// Creates the namespace (or finds it) on the zdb of a pool with room for it.
+    pub async fn install(&self, id: &WorkloadId, z: &Zdb) -> Result<Value, ProvisionError> {
+        let _one = self.lock.lock().await;
+        let name = id.to_string();
+        let instances = self.instances().await?;
+        if let Some(found) = self.find(&instances, &name).await? {
+            self.settle_quota(&found, 0).await?;
+            return self.result(&found, &name).await;
+        }
+        let zdb = self.place(&instances, z.size).await?;
+        self.settle_quota(&zdb, z.size).await?;
+        let mut commands = vec![
+            vec!["NSNEW".into(), name.clone()],
+            nsset(&name, "maxsize", z.size.to_string()),
+            nsset(&name, "public", flag(z.public)),
+        ];
+        if z.mode == ZDB_MODE_SEQ {
+            commands.push(nsset(&name, "mode", "seq"));
+        }
+        if !z.password.is_empty() {
+            commands.push(nsset(&name, "password", z.password.clone()));
+        }
+        zdb.admin(&self.setup, commands).await?;
+        tracing::info!(namespace = %name, pool = %zdb.pool, size = z.size, "zdb namespace created");
+        self.result(&zdb, &name).await
+    }
+
+    /// Applies a new size (grow only), password and public flag; the mode cannot change.
+    pub async fn update(&self, id: &WorkloadId, z: &Zdb) -> Result<Value, ProvisionError> {
+        let _one = self.lock.lock().await;
+        let name = id.to_string();
+        let zdb = self
+            .find(&self.instances().await?, &name)
+            .await?
+            .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
+        let info = zdb
+            .info(&self.setup, &name)
+            .await?
+            .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
+        let size = field(&info, "data_limits_bytes").unwrap_or(0);
+        let seq = info.contains("mode: sequential");
+        if (z.mode == ZDB_MODE_SEQ) != seq {
+            return Err(ProvisionError::Refused(
+                "the mode of a zdb namespace cannot change".into(),
+            ));
+        }
+        if z.size < size {
+            return Err(ProvisionError::Refused(format!(
+                "a zdb namespace cannot shrink (from {size} to {} bytes)",
+                z.size
+            )));
+        }
+        self.settle_quota(&zdb, z.size - size).await?;
+        let password = if z.password.is_empty() {
+            "*".to_string()
+        } else {
+            z.password.clone()
+        };
+        zdb.admin(
+            &self.setup,
+            vec![
+                nsset(&name, "maxsize", z.size.to_string()),
+                nsset(&name, "public", flag(z.public)),
+                nsset(&name, "password", password),
+            ],
+        )
+        .await?;
+        self.result(&zdb, &name).await
+    }
+
+    /// Freezes (pause) or thaws the namespace.
+    pub async fn pause(&self, id: &WorkloadId, paused: bool) -> Result<(), ProvisionError> {
+        let _one = self.lock.lock().await;
+        let name = id.to_string();
+        let zdb = self
+            .find(&self.instances().await?, &name)
+            .await?
+            .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
+        zdb.admin(&self.setup, vec![nsset(&name, "freeze", flag(paused))])
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes the namespace and its data; the zdb it leaves empty is stopped and its volume
+    /// deleted, otherwise its quota shrinks by the namespace's size.
+    pub async fn remove(&self, id: &WorkloadId) -> Result<(), ProvisionError> {
+        let _one = self.lock.lock().await;
+        let name = id.to_string();
+        let instances = self.instances().await?;
+        let Some(zdb) = self.find(&instances, &name).await? else {
+            return Ok(());
+        };
+        zdb.admin(&self.setup, vec![vec!["NSDEL".into(), name.clone()]])
+            .await?;
+        tracing::info!(namespace = %name, pool = %zdb.pool, "zdb namespace deleted");
+        if zdb.namespaces(&self.setup).await?.is_empty() {
+            zdb.stop(&self.setup).await?;
+            self.storage().await?.delete_volume(&zdb.volume).await?;
+            tracing::info!(pool = %zdb.pool, "zdb stopped: its last namespace is gone");
+        } else if let Err(error) = self.settle_quota(&zdb, 0).await {
+            // Not below what is used: a shrink storaged refuses leaves the quota larger.
+            tracing::warn!(%error, "zdb volume not shrunk");
+        }
+        Ok(())
+    }
+
+    /// Every zdb volume as a running instance.
+    async fn instances(&self) -> Result<Vec<Instance>, ProvisionError> {
+        let volumes: Vec<_> = self
+            .storage()
+            .await?
+            .volumes()
+            .await?
+            .into_iter()
+            .filter(|v| v.name.starts_with(VOLUME_PREFIX) && v.kind == kind::HDD)
+            .collect();
+        let mut instances: Vec<Instance> = Vec::new();
+        // Settings that exist first, so a volume without any takes a port nobody has.
+        let (with, without): (Vec<_>, Vec<_>) = volumes
+            .into_iter()
+            .partition(|v| PathBuf::from(&v.path).join(SETTINGS).exists());
+        for v in with.into_iter().chain(without) {
+            let taken: Vec<u16> = instances.iter().map(|i| i.settings.port).collect();
+            let zdb = Instance::open(
+                v.name,
+                v.pool,
+                PathBuf::from(v.path),
+                &taken,
+                self.setup.first_port,
+            )?;
+            zdb.ensure_running(&self.setup).await?;
+            instances.push(zdb);
+        }
+        Ok(instances)
+    }
+
+    /// The zdb that has namespace `name`.
+    async fn find(
+        &self,
+        instances: &[Instance],
+        name: &str,
+    ) -> Result<Option<Instance>, ProvisionError> {
+        for zdb in instances {
+            if zdb.info(&self.setup, name).await?.is_some() {
+                return Ok(Some(zdb.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The zdb for a new namespace of `size`: the running one whose pool has the most room,
+    /// else a new one on the HDD pool with the most room.
+    async fn place(&self, instances: &[Instance], size: u64) -> Result<Instance, ProvisionError> {
+        let storage = self.storage().await?;
+        let mut pools: Vec<_> = storage
+            .pools()
+            .await?
+            .into_iter()
+            .filter(|p| p.kind == kind::HDD)
+            .map(|p| (p.size.saturating_sub(p.allocated), p))
+            .filter(|(free, _)| *free >= size)
+            .collect();
+        pools.sort_by_key(|(free, _)| std::cmp::Reverse(*free));
+        if let Some(zdb) = pools
+            .iter()
+            .find_map(|(_, p)| instances.iter().find(|i| i.pool == p.name))
+        {
+            return Ok(zdb.clone());
+        }
+        let Some((_, pool)) = pools.into_iter().next() else {
+            return Err(ProvisionError::Refused(format!(
+                "no HDD pool of this node has {size} bytes free for a zdb namespace"
+            )));
+        };
+        let volume = storage
+            .create_volume_on(&pool.name, &Instance::volume_of(&pool.name), size)
+            .await?;
+        let taken: Vec<u16> = instances.iter().map(|i| i.settings.port).collect();
+        let zdb = Instance::open(
+            volume.name,
+            volume.pool,
+            PathBuf::from(volume.path),
+            &taken,
+            self.setup.first_port,
+        )?;
+        zdb.ensure_running(&self.setup).await?;
+        Ok(zdb)
+    }
+
+    /// Sets the zdb volume's quota to the sum of its namespaces' sizes plus `extra` (room for
+    /// a namespace about to be made or grown).
+    async fn settle_quota(&self, zdb: &Instance, extra: u64) -> Result<(), ProvisionError> {
+        let sum: u64 = zdb
+            .namespaces(&self.setup)
+            .await?
+            .iter()
+            .map(|(_, size)| size)
+            .sum();
+        let storage = self.storage().await?;
+        let used = storage.volume_usage(&zdb.volume).await?.used;
+        let quota = (sum + extra).max(used).max(1);
+        match storage.resize_volume(&zdb.volume, quota).await {
+            Ok(_) => Ok(()),
+            Err(StorageError::NoSpace(m)) => Err(ProvisionError::Refused(m)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// zos's result: the namespace, the node's IPs, the zdb's port.
+    async fn result(&self, zdb: &Instance, name: &str) -> Result<Value, ProvisionError> {
+        serde_json::to_value(ZdbResult {
+            namespace: name.to_string(),
+            ips: self.node_ips().await,
+            port: u64::from(zdb.settings.port),
+        })
+        .map_err(failed)
+    }
+
+    /// The node's addresses, as networkd reports them (none without networkd).
+    async fn node_ips(&self) -> Vec<String> {
+        zos_bus::network::status_if_up(&self.bus, NETWORK_TIMEOUT)
+            .await
+            .map(|s| s.ips())
+            .unwrap_or_default()
+    }
+}
