@@ -4,17 +4,46 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use nix::fcntl::{Flock, FlockArg};
 use thiserror::Error;
 
 use crate::format::Mode;
 use crate::namespace::{Durability, IoStats, Namespace, NsError, StoreSettings};
 
 pub const DEFAULT_NS: &str = "default";
+
+/// Takes `<root>/.lockfile` (created if missing, mode 0664 as 0-db) exclusively, or fails
+/// when another process holds it.
+fn lock_root(root: &Path) -> Result<Flock<fs::File>, EngineError> {
+    let path = root.join(".lockfile");
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o664)
+        .open(&path)
+        .map_err(|source| EngineError::Root {
+            path: path.clone(),
+            source,
+        })?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        if errno == nix::errno::Errno::EWOULDBLOCK {
+            EngineError::Locked { path: path.clone() }
+        } else {
+            EngineError::Root {
+                path: path.clone(),
+                source: errno.into(),
+            }
+        }
+    })
+}
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -25,6 +54,10 @@ pub enum EngineError {
     },
     #[error("{path} is a 0-db v1 index (zdb-index-00000), not supported")]
     LegacyV1 { path: PathBuf },
+    #[error("another zdb is using {path} (it holds the lock on it)")]
+    Locked { path: PathBuf },
+    #[error("the index and the data cannot be the same directory ({path})")]
+    SameRoot { path: PathBuf },
     #[error(transparent)]
     Namespace(#[from] NsError),
 }
@@ -65,6 +98,9 @@ pub struct Engine {
     pub net_tx: Arc<AtomicU64>,
     /// I/O counters of namespaces deleted since boot.
     retired: IoStats,
+    /// Exclusive locks on both roots' `.lockfile` while the engine lives (as 0-db: two servers
+    /// on one directory would interleave appends and corrupt it).
+    _locks: Vec<Flock<fs::File>>,
 }
 
 impl Engine {
@@ -82,11 +118,17 @@ impl Engine {
                 path: p.clone(),
                 source,
             })?;
-            let lock = p.join(".lockfile");
-            if !lock.exists() {
-                let _ = fs::write(&lock, b"");
-            }
         }
+        let real = |p: &PathBuf| fs::canonicalize(p).ok();
+        if real(&settings.index_root) == real(&settings.data_root) {
+            return Err(EngineError::SameRoot {
+                path: settings.index_root.clone(),
+            });
+        }
+        let locks = vec![
+            lock_root(&settings.index_root)?,
+            lock_root(&settings.data_root)?,
+        ];
         let legacy = settings.index_root.join("zdb-index-00000");
         if legacy.exists() {
             return Err(EngineError::LegacyV1 { path: legacy });
@@ -106,6 +148,7 @@ impl Engine {
             net_rx: Arc::new(AtomicU64::new(0)),
             net_tx: Arc::new(AtomicU64::new(0)),
             retired: IoStats::default(),
+            _locks: locks,
         };
         let mut names = Vec::new();
         let root = e.settings.index_root.clone();

@@ -452,3 +452,57 @@ fn zdb_check_rebuilds_index_from_data() {
         );
     }
 }
+
+/// A second server on a directory in use refuses to start (as 0-db, through `.lockfile`), and
+/// the first keeps serving; once the first is gone, the directory can be served again.
+#[test]
+fn a_second_server_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, sock) = spawn(dir.path(), &[]);
+    let mut con = connect(&sock);
+    redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query::<()>(&mut con)
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zdb"))
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .arg("--index")
+        .arg(dir.path().join("index"))
+        .arg("--socket")
+        .arg(dir.path().join("second.sock"))
+        .output()
+        .expect("run a second zdb");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another zdb is using"), "{stderr}");
+    let v: Vec<u8> = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    assert_eq!(v, b"v");
+
+    // Index and data in one directory is refused too.
+    let out = Command::new(env!("CARGO_BIN_EXE_zdb"))
+        .arg("--data")
+        .arg(dir.path().join("same"))
+        .arg("--index")
+        .arg(dir.path().join("same"))
+        .arg("--socket")
+        .arg(dir.path().join("third.sock"))
+        .output()
+        .expect("run zdb on one directory");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be the same directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    drop(con);
+    drop(first);
+    let (_again, sock) = spawn(dir.path(), &[]);
+    let v: Vec<u8> = redis::cmd("GET")
+        .arg("k")
+        .query(&mut connect(&sock))
+        .unwrap();
+    assert_eq!(v, b"v");
+}
