@@ -16,7 +16,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ping() { for _ in $(seq 1 500); do redis-cli -p "$1" PING 2>/dev/null | grep -q PONG && return 0; sleep 0.01; done; echo "no PONG on $1" >&2; exit 1; }
-requests=${ZDB_BENCH_REQUESTS:-50000}
+requests=${ZDB_BENCH_REQUESTS:-200000}
 
 redis_port=$(free_port)
 mkdir -p "$work/redis"

@@ -1,8 +1,10 @@
 //! The network side: TCP and unix-socket listeners, one task per connection, pipelined RESP
 //! requests parsed in place from a per-connection buffer and answered from a per-connection
 //! output buffer (both reused, so the hot path does not allocate per request). Commands run
-//! against the shared `Engine` under one lock; on a multi-thread runtime the disk work is done
-//! inside `block_in_place` so a slow disk never stalls the other connections' event loop.
+//! against the shared `Engine` under one lock, first on the event loop with reads served from
+//! the page cache only (`namespace::nowait`); a request that would wait for the disk, or that
+//! creates or fsyncs files, runs inside `block_in_place`, so a slow disk never stalls the
+//! other connections.
 //! Owns the sockets; storage semantics belong to `commands`/`namespace`.
 
 use std::future::Future;
@@ -18,6 +20,7 @@ use tokio::sync::broadcast;
 
 use crate::commands::{self, Action, Req, Session};
 use crate::engine::{Engine, EngineError, Settings};
+use crate::namespace::nowait;
 use crate::resp::{self, RespError};
 
 #[derive(Debug, Error)]
@@ -246,6 +249,82 @@ enum Step {
     Wait(&'static str, u64, std::time::Duration),
 }
 
+/// The buffered requests of one connection and where their replies go.
+struct Batch<'a> {
+    engine: &'a Mutex<Engine>,
+    session: &'a mut Session,
+    buf: &'a [u8],
+    consumed: &'a mut usize,
+    ranges: &'a mut Vec<(usize, usize)>,
+    out: &'a mut Vec<u8>,
+    fired: &'a mut Vec<Event>,
+}
+
+impl Batch<'_> {
+    /// Executes complete requests from `consumed` on, under the engine lock. `inline`: on the
+    /// event loop, with reads that do not wait; stops with `None` at the first request that
+    /// must run where blocking is allowed (not executed, no reply written).
+    fn run(&mut self, inline: bool) -> Option<Step> {
+        let mut eng: Option<MutexGuard<'_, Engine>> = None;
+        loop {
+            let rest = &self.buf[*self.consumed..];
+            match resp::parse(rest, self.ranges) {
+                Ok(None) => return Some(Step::Continue),
+                Ok(Some(n)) => {
+                    let e = eng.get_or_insert_with(|| lock(self.engine));
+                    let req = Req {
+                        buf: rest,
+                        ranges: self.ranges,
+                    };
+                    let o = if inline {
+                        if !commands::runs_inline(e, &req) {
+                            return None;
+                        }
+                        let before = self.out.len();
+                        let (o, blocked) =
+                            nowait::attempt(|| commands::execute(e, self.session, &req, self.out));
+                        if blocked {
+                            self.out.truncate(before);
+                            return None;
+                        }
+                        o
+                    } else {
+                        commands::execute(e, self.session, &req, self.out)
+                    };
+                    *self.consumed += n;
+                    if let Some(cmd) = o.executed {
+                        self.fired.push((o.generation, cmd));
+                    }
+                    match o.action {
+                        Action::Continue => {}
+                        Action::Close => return Some(Step::Close),
+                        Action::Wait {
+                            command,
+                            generation,
+                            timeout,
+                        } => return Some(Step::Wait(command, generation, timeout)),
+                    }
+                    if self.out.len() > 4 * 1024 * 1024 {
+                        return Some(Step::Continue);
+                    }
+                }
+                Err(err) => {
+                    resp::error(self.out, err.message());
+                    if let RespError::MissingArgs(n) = err {
+                        *self.consumed += n;
+                        continue;
+                    }
+                    return Some(if err.close() {
+                        Step::Close
+                    } else {
+                        Step::Continue
+                    });
+                }
+            }
+        }
+    }
+}
+
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) {
     let mut session = {
         let mut e = lock(&sh.engine);
@@ -257,61 +336,24 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) 
     let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(16);
     let mut fired: Vec<Event> = Vec::with_capacity(16);
     loop {
-        // Execute every complete request already buffered (pipelining).
+        // Execute every complete request already buffered (pipelining): on this thread while
+        // the page cache has what they read, the rest where blocking is allowed.
         let mut consumed = 0usize;
         let mut step = Step::Continue;
         if !buf.is_empty() {
-            let engine = &sh.engine;
-            blocking(|| {
-                let mut eng: Option<MutexGuard<'_, Engine>> = None;
-                loop {
-                    let rest = &buf[consumed..];
-                    match resp::parse(rest, &mut ranges) {
-                        Ok(None) => break,
-                        Ok(Some(n)) => {
-                            let e = eng.get_or_insert_with(|| lock(engine));
-                            let req = Req {
-                                buf: rest,
-                                ranges: &ranges,
-                            };
-                            let o = commands::execute(e, &mut session, &req, &mut out);
-                            consumed += n;
-                            if let Some(cmd) = o.executed {
-                                fired.push((o.generation, cmd));
-                            }
-                            match o.action {
-                                Action::Continue => {}
-                                Action::Close => {
-                                    step = Step::Close;
-                                    break;
-                                }
-                                Action::Wait {
-                                    command,
-                                    generation,
-                                    timeout,
-                                } => {
-                                    step = Step::Wait(command, generation, timeout);
-                                    break;
-                                }
-                            }
-                            if out.len() > 4 * 1024 * 1024 {
-                                break;
-                            }
-                        }
-                        Err(err) => {
-                            resp::error(&mut out, err.message());
-                            if let RespError::MissingArgs(n) = err {
-                                consumed += n;
-                                continue;
-                            }
-                            if err.close() {
-                                step = Step::Close;
-                            }
-                            break;
-                        }
-                    }
-                }
-            });
+            let mut batch = Batch {
+                engine: &sh.engine,
+                session: &mut session,
+                buf: &buf,
+                consumed: &mut consumed,
+                ranges: &mut ranges,
+                out: &mut out,
+                fired: &mut fired,
+            };
+            step = match batch.run(true) {
+                Some(step) => step,
+                None => blocking(|| batch.run(false)).unwrap_or(Step::Continue),
+            };
         }
         if sh.events.receiver_count() > 0 {
             for ev in fired.drain(..) {

@@ -47,6 +47,10 @@ pub(super) fn cmd_set(c: &mut Ctx, r: &Req) {
     };
     let ns = cur_ns!(c);
     let existing = if key.is_empty() { None } else { ns.lookup(key) };
+    if nowait::blocked() {
+        // The lookup would have waited for the disk: the server runs this SET again.
+        return;
+    }
     let mut reply: Result<bool, &'static str> = Ok(false);
     if existing.is_some() && ns.worm {
         reply = Err("Namespace is protected by worm mode");
@@ -173,7 +177,12 @@ pub(super) fn cmd_del(c: &mut Ctx, r: &Req) {
         None
     };
     let ns = cur_ns!(c);
-    let res = match ns.lookup(key) {
+    let existing = ns.lookup(key);
+    if nowait::blocked() {
+        // The lookup would have waited for the disk: the server runs this DEL again.
+        return;
+    }
+    let res = match existing {
         None => Err("Key not found"),
         Some(_) if ns.worm => Err("Cannot delete a key when namespace is in worm mode"),
         Some(e) => match ns.delete(key, e, ts) {

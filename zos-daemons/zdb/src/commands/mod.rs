@@ -9,7 +9,7 @@ use sha1::{Digest, Sha1};
 
 use crate::engine::{Engine, DEFAULT_NS};
 use crate::format::{self, Mode, CURSOR_LEN, EKEY_LEN};
-use crate::namespace::{Lock, RawError, SetOutcome, WriteError};
+use crate::namespace::{nowait, Durability, Lock, RawError, SetOutcome, WriteError};
 use crate::resp;
 
 /// Current namespace of the session (checked to exist at dispatch).
@@ -225,6 +225,19 @@ impl Ctx<'_, '_, '_> {
     }
 }
 
+/// Whether the server may try `r` on its event loop, with reads from the page cache only (see
+/// `namespace::nowait`): not the commands that create, delete or fsync files (nor writes when
+/// every write is fsynced), which always run where blocking is allowed.
+pub fn runs_inline(engine: &Engine, r: &Req) -> bool {
+    match lookup(r.arg(0)) {
+        Some("NSNEW" | "NSDEL" | "NSSET" | "NSJUMP" | "RELOAD" | "FLUSH" | "INDEX" | "DATA") => {
+            false
+        }
+        Some("SET" | "SETX" | "DEL") => engine.settings.durability == Durability::None,
+        _ => true,
+    }
+}
+
 /// Runs one request. `out` receives the reply (nothing for WAIT until it fires).
 pub fn execute(engine: &mut Engine, s: &mut Session, r: &Req, out: &mut Vec<u8>) -> Outcome {
     let generation = s.generation;
@@ -321,6 +334,15 @@ pub fn execute(engine: &mut Engine, s: &mut Session, r: &Req, out: &mut Vec<u8>)
         _ => {
             c.err("Command not supported");
         }
+    }
+    if nowait::blocked() {
+        // Thrown away and run again by the server: count it once, and tell no WAIT.
+        c.engine.stats.commands -= 1;
+        return Outcome {
+            action: Action::Continue,
+            executed: None,
+            generation,
+        };
     }
     Outcome {
         action,

@@ -88,14 +88,14 @@ impl Namespace {
             return Ok(None);
         }
         let mut hb = [0u8; INDEX_ITEM_LEN];
-        match f.read_exact_at(&mut hb, offset as u64) {
+        match nowait::read_exact_at(f, &mut hb, offset as u64) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(e),
         }
         let item = IndexItem::decode(&hb).map_err(io::Error::other)?;
         let mut key = vec![0u8; item.idlength as usize];
-        match f.read_exact_at(&mut key, offset as u64 + INDEX_ITEM_LEN as u64) {
+        match nowait::read_exact_at(f, &mut key, offset as u64 + INDEX_ITEM_LEN as u64) {
             Ok(()) => {
                 self.io.index_read += (INDEX_ITEM_LEN + key.len()) as u64;
                 Ok(Some((item, key)))

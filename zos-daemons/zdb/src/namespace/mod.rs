@@ -19,6 +19,7 @@ use crate::format::{
 };
 
 mod files;
+pub mod nowait;
 mod read;
 mod recovery;
 mod scan;

@@ -13,7 +13,7 @@ impl Namespace {
                 let _ = id;
                 let mut hb = [0u8; INDEX_ITEM_LEN];
                 let f = self.reader(true, fileid).ok()?;
-                f.read_exact_at(&mut hb, off).ok()?;
+                nowait::read_exact_at(f, &mut hb, off).ok()?;
                 let item = IndexItem::decode(&hb).ok()?;
                 if item.deleted() || item.idlength as usize != SEQ_KEY_LEN {
                     return None;
@@ -47,52 +47,56 @@ impl Namespace {
 
     /// Appends the payload of `entry` (stored under `key`) to `out`. The data entry header and
     /// key are checked first, so an index entry pointing at the wrong place (a damaged or
-    /// truncated data file) gives an error, never someone else's bytes.
+    /// truncated data file) gives an error, never someone else's bytes. One read brings the
+    /// header, key and payload (one system call per GET); the payload then moves into place.
     pub fn read_payload(&mut self, entry: &Entry, key: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        let at = entry.offset as u64 + DATA_ENTRY_LEN as u64 + entry.idlength as u64;
+        let prefix = DATA_ENTRY_LEN + key.len();
         let len = entry.length as usize;
         let f = self.reader(false, entry.dataid)?;
-        let mut hk = [0u8; DATA_ENTRY_LEN + 255];
-        let hk = &mut hk[..DATA_ENTRY_LEN + key.len()];
-        let mismatch = match f.read_exact_at(hk, entry.offset as u64) {
-            Ok(()) => {
-                let h = DataEntry::decode(hk).map_err(io::Error::other)?;
-                h.idlength as usize != key.len()
-                    || h.datalength != entry.length
-                    || &hk[DATA_ENTRY_LEN..] != key
-            }
-            Err(_) => true,
-        };
-        if mismatch {
-            self.io.data_error(false);
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "data entry does not match its index entry",
-            ));
-        }
-        let f = self.reader(false, entry.dataid)?;
         let start = out.len();
-        out.resize(start + len, 0);
-        if let Err(e) = f.read_exact_at(&mut out[start..], at) {
-            out.truncate(start);
-            self.io.data_error(false);
-            return Err(e);
+        out.resize(start + prefix + len, 0);
+        let read = nowait::read_exact_at(f, &mut out[start..], entry.offset as u64);
+        let matches = |whole: &[u8]| {
+            DataEntry::decode(&whole[..prefix]).is_ok_and(|h| {
+                h.idlength as usize == key.len()
+                    && h.datalength == entry.length
+                    && &whole[DATA_ENTRY_LEN..prefix] == key
+            })
+        };
+        match read {
+            Ok(()) if matches(&out[start..]) => {
+                out.copy_within(start + prefix.., start);
+                out.truncate(start + len);
+                self.io.data_read += (prefix + len) as u64;
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                out.truncate(start);
+                Err(e)
+            }
+            _ => {
+                out.truncate(start);
+                self.io.data_error(false);
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "data entry does not match its index entry",
+                ))
+            }
         }
-        self.io.data_read += (DATA_ENTRY_LEN + key.len() + len) as u64;
-        Ok(())
     }
 
     /// CHECK: re-reads the data entry and compares its CRC.
     pub fn check(&mut self, entry: &Entry) -> io::Result<bool> {
         let mut hb = [0u8; DATA_ENTRY_LEN];
         let f = self.reader(false, entry.dataid)?;
-        f.read_exact_at(&mut hb, entry.offset as u64)?;
+        nowait::read_exact_at(f, &mut hb, entry.offset as u64)?;
         let h = DataEntry::decode(&hb).map_err(io::Error::other)?;
         let mut p = std::mem::take(&mut self.scratch);
         p.clear();
         p.resize(h.datalength as usize, 0);
         let f = self.reader(false, entry.dataid)?;
-        let r = f.read_exact_at(
+        let r = nowait::read_exact_at(
+            f,
             &mut p,
             entry.offset as u64 + DATA_ENTRY_LEN as u64 + h.idlength as u64,
         );

@@ -71,7 +71,7 @@ impl Namespace {
         let f = self.reader(true, fileid)?;
         let mut hb = [0u8; INDEX_ITEM_LEN];
         while off + INDEX_ITEM_LEN as u64 <= len {
-            f.read_exact_at(&mut hb, off)?;
+            nowait::read_exact_at(f, &mut hb, off)?;
             last = Some(off as u32);
             off += INDEX_ITEM_LEN as u64 + hb[0] as u64;
         }
@@ -130,7 +130,7 @@ impl Namespace {
                 let mut hb = [0u8; INDEX_ITEM_LEN];
                 let mut last = None;
                 while o < off as u64 {
-                    f.read_exact_at(&mut hb, o)?;
+                    nowait::read_exact_at(f, &mut hb, o)?;
                     last = Some(o as u32);
                     o += INDEX_ITEM_LEN as u64 + hb[0] as u64;
                 }
@@ -178,17 +178,17 @@ impl Namespace {
             return Err(RawError::Eof);
         }
         let mut hb = [0u8; DATA_ENTRY_LEN];
-        f.read_exact_at(&mut hb, offset)
-            .map_err(|_| RawError::Eof)?;
+        nowait::read_exact_at(f, &mut hb, offset).map_err(|_| RawError::Eof)?;
         let header = DataEntry::decode(&hb).map_err(|_| RawError::Invalid)?;
         if offset + header.total_len() > len {
             return Err(RawError::Invalid);
         }
         let mut key = vec![0u8; header.idlength as usize];
-        f.read_exact_at(&mut key, offset + DATA_ENTRY_LEN as u64)
+        nowait::read_exact_at(f, &mut key, offset + DATA_ENTRY_LEN as u64)
             .map_err(|_| RawError::Invalid)?;
         let mut payload = vec![0u8; header.datalength as usize];
-        f.read_exact_at(
+        nowait::read_exact_at(
+            f,
             &mut payload,
             offset + DATA_ENTRY_LEN as u64 + key.len() as u64,
         )

@@ -149,6 +149,17 @@ impl Namespace {
         existing: Option<Entry>,
         key_out: &mut [u8; 8],
     ) -> Result<SetOutcome, WriteError> {
+        nowait::waiting(|| self.write_set(key, value, timestamp, existing, key_out))
+    }
+
+    fn write_set(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        timestamp: Option<u32>,
+        existing: Option<Entry>,
+        key_out: &mut [u8; 8],
+    ) -> Result<SetOutcome, WriteError> {
         let ts = timestamp.unwrap_or_else(now_ts);
         let crc = zdb_crc32(value);
         if self.mode == Mode::Seq && !key.is_empty() && existing.is_none() {
@@ -274,6 +285,15 @@ impl Namespace {
 
     /// DEL of a live entry: deleted marker appended to the data file, index entry flagged.
     pub fn delete(
+        &mut self,
+        key: &[u8],
+        entry: Entry,
+        timestamp: Option<u32>,
+    ) -> Result<(), WriteError> {
+        nowait::waiting(|| self.write_delete(key, entry, timestamp))
+    }
+
+    fn write_delete(
         &mut self,
         key: &[u8],
         entry: Entry,
