@@ -2,8 +2,10 @@
 # `make bench-zdb`: our zdb against Debian's redis-server (appendonly, appendfsync everysec) as
 # the baseline, measured in the same run with Debian's redis-benchmark: SET, GET and PING with
 # 4096-byte values, without pipelining (-P 1) and with 16 requests in flight (-P 16); then the
-# time zdb takes to start on 10^6 keys (index replay until PING answers). Loopback only; the
-# servers this script starts are stopped by pid.
+# time zdb takes to start on 10^6 keys (index replay until PING answers). With
+# ZDB_REFERENCE_BIN=/path/to/0-db/bin/zdb (ThreeFold's C 0-db, built with `make release`; not a
+# package) the same tests also run against it, and its start-up is timed on the same files.
+# Loopback only; the servers this script starts are stopped by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 zdb=target/release/zdb
@@ -28,15 +30,32 @@ zdb_port=$(free_port)
     >"$work/zdb.log" 2>&1 &
 pids+=($!)
 wait_ping "$redis_port"; wait_ping "$zdb_port"
+reference=${ZDB_REFERENCE_BIN:-}
+if [[ -n $reference ]]; then
+    ref_port=$(free_port)
+    "$reference" --data "$work/ref/data" --index "$work/ref/index" --listen 127.0.0.1 --port "$ref_port" \
+        >"$work/ref.log" 2>&1 &
+    pids+=($!)
+    wait_ping "$ref_port"
+fi
 
 # ops/s of one test: redis-benchmark's CSV is "test","rps",...
 rps() { redis-benchmark -p "$1" -t "$2" -n "$requests" -P "$3" -d 4096 -r 100000 -c 16 --csv -q 2>/dev/null |
     awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'; }
-printf '%-10s %-5s %14s %14s %7s\n' test depth "redis ops/s" "zdb ops/s" ratio
+if [[ -n $reference ]]; then
+    printf '%-10s %-5s %14s %14s %7s %14s %9s\n' test depth "redis ops/s" "zdb ops/s" ratio "0-db ops/s" "zdb/0-db"
+else
+    printf '%-10s %-5s %14s %14s %7s\n' test depth "redis ops/s" "zdb ops/s" ratio
+fi
 for depth in 1 16; do
     for t in set get ping_mbulk; do
         r=$(rps "$redis_port" "$t" "$depth"); z=$(rps "$zdb_port" "$t" "$depth")
-        printf '%-10s -P%-3s %14s %14s %7.2f\n' "$t" "$depth" "$r" "$z" "$(awk -v z="$z" -v r="$r" 'BEGIN { print z / r }')"
+        line=$(printf '%-10s -P%-3s %14s %14s %7.2f' "$t" "$depth" "$r" "$z" "$(awk -v z="$z" -v r="$r" 'BEGIN { print z / r }')")
+        if [[ -n $reference ]]; then
+            o=$(rps "$ref_port" "$t" "$depth")
+            line+=$(printf ' %14s %9.2f' "$o" "$(awk -v z="$z" -v o="$o" 'BEGIN { print z / o }')")
+        fi
+        echo "$line"
     done
 done
 
@@ -50,3 +69,15 @@ start=$(date +%s%N)
 pids[1]=$!
 wait_ping "$zdb_port"
 echo "zdb start-up on $keys keys: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+
+if [[ -n $reference ]]; then
+    # 0-db on the very files our zdb wrote (the same format).
+    kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
+    kill "${pids[2]}"; wait "${pids[2]}" 2>/dev/null || true
+    start=$(date +%s%N)
+    "$reference" --data "$work/zdb/data" --index "$work/zdb/index" --listen 127.0.0.1 --port "$ref_port" \
+        >>"$work/ref.log" 2>&1 &
+    pids[2]=$!
+    wait_ping "$ref_port"
+    echo "0-db start-up on the same $keys keys: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+fi

@@ -18,7 +18,12 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cfg = args.into_config().context("invalid flags")?;
+    // One event-loop thread, as 0-db and redis: commands serialise on the engine lock anyway,
+    // and more workers only add wake-ups between threads (measured with `make bench-zdb`). A
+    // request that waits for the disk still moves off it (`block_in_place` hands the loop to a
+    // new thread meanwhile).
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("tokio runtime")?;
