@@ -6,7 +6,7 @@
 //!
 //! With HDDs ([`LocalNode::with_hdds`]) the node also runs our init (`zos-init init`, a plain
 //! supervisor) that provisiond starts zdb processes under, listening on loopback; both binaries
-//! come from the workspace's target directory (`cargo build -p bootstrap -p zdb`, which
+//! come from the workspace's target directory (`cargo build -p zos-init -p zdb`, which
 //! `cargo test --workspace` does).
 //!
 //! Needs root (loop devices), chopsticks and busd (`make deps`); panics with what is missing.
@@ -279,6 +279,13 @@ pub struct Supervisor {
 
 impl Supervisor {
     fn start(zdb: &ZdbSetup, dir: &Path) -> Supervisor {
+        for binary in [&workspace_binary("zos-init"), &zdb.binary] {
+            assert!(
+                binary.exists(),
+                "{} is missing: build it (cargo build -p zos-init -p zdb)",
+                binary.display()
+            );
+        }
         std::fs::create_dir_all(&zdb.services).expect("service directory");
         let console = std::fs::File::create(dir.join("init.log")).expect("init log");
         let child = Command::new(workspace_binary("zos-init"))
@@ -335,13 +342,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     if dir.ends_with("deps") || dir.ends_with("examples") {
         dir.pop();
     }
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it (cargo build -p bootstrap -p zdb)",
-        path.display()
-    );
-    path
+    dir.join(name)
 }
 
 /// A loopback port nobody listens on now.
