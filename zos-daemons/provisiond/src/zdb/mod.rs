@@ -28,7 +28,7 @@ use gridtypes::WorkloadId;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use zbus::Connection;
-use zos_bus::storage::{kind, StorageError, StorageProxy};
+use zos_bus::storage::{kind, StorageError, StorageProxy, Volume};
 
 use crate::provision::ProvisionError;
 use instance::{field, flag, nsset, Instance, VOLUME_PREFIX};
@@ -220,18 +220,24 @@ impl ZdbManager {
             .into_iter()
             .partition(|v| PathBuf::from(&v.path).join(SETTINGS).exists());
         for v in with.into_iter().chain(without) {
-            let taken: Vec<u16> = instances.iter().map(|i| i.settings.port).collect();
-            let zdb = Instance::open(
-                v.name,
-                v.pool,
-                PathBuf::from(v.path),
-                &taken,
-                self.setup.first_port,
-            )?;
-            zdb.ensure_running(&self.setup).await?;
+            let zdb = self.start(v, &instances).await?;
             instances.push(zdb);
         }
         Ok(instances)
+    }
+
+    /// Runs the zdb of `volume`; a new one takes a port none of `others` has.
+    async fn start(&self, volume: Volume, others: &[Instance]) -> Result<Instance, ProvisionError> {
+        let taken: Vec<u16> = others.iter().map(|i| i.settings.port).collect();
+        let zdb = Instance::open(
+            volume.name,
+            volume.pool,
+            PathBuf::from(volume.path),
+            &taken,
+            self.setup.first_port,
+        )?;
+        zdb.ensure_running(&self.setup).await?;
+        Ok(zdb)
     }
 
     /// The zdb that has namespace `name`.
@@ -275,16 +281,7 @@ impl ZdbManager {
         let volume = storage
             .create_volume_on(&pool.name, &Instance::volume_of(&pool.name), size)
             .await?;
-        let taken: Vec<u16> = instances.iter().map(|i| i.settings.port).collect();
-        let zdb = Instance::open(
-            volume.name,
-            volume.pool,
-            PathBuf::from(volume.path),
-            &taken,
-            self.setup.first_port,
-        )?;
-        zdb.ensure_running(&self.setup).await?;
-        Ok(zdb)
+        self.start(volume, instances).await
     }
 
     /// Sets the zdb volume's quota to the sum of its namespaces' sizes plus `extra` (room for
