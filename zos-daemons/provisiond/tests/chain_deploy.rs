@@ -588,15 +588,15 @@ async fn zdb_namespaces_one_process_per_hdd_pool() {
     assert!(zdb_session(a.port, &a.namespace, Some("pw-a"), |_| Ok(())).is_err());
     zdb_session(a.port, &a.namespace, Some("pw-a2"), |_| Ok(())).expect("new password");
 
-    // A shrink is refused; the namespace keeps its size and data.
+    // A shrink (of b) is refused; the namespace keeps its size and data.
     let mut next = grown.clone();
     next.version = 2;
-    next.workloads[0] = Workload {
+    next.workloads[1] = Workload {
         version: 2,
-        ..zdb("a", GIB, "user", "pw-a2", false)
+        ..zdb("b", GIB, "seq", "", true)
     };
     let shrunk = update(next).await;
-    let w = shrunk.get("a").unwrap();
+    let w = shrunk.get("b").unwrap();
     assert_eq!(w.result.state, ResultState::Error, "{w:?}");
     assert!(
         w.result.message.contains("cannot shrink"),
@@ -651,6 +651,36 @@ async fn zdb_namespaces_one_process_per_hdd_pool() {
     };
     assert_eq!(value, b"after resume");
 
+    // A job cut short after NSNEW leaves a namespace with 0-db's defaults (public, no
+    // password, no size limit): re-provisioning puts the workload's settings back.
+    let settings: provisiond::zdb::Settings = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(&storage.volume_usage(&service).await.unwrap().path)
+                .join(provisiond::zdb::SETTINGS),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let admin = redis::Client::open(format!(
+        "unix://{}",
+        node.zdb.run_dir.join(format!("{service}.sock")).display()
+    ))
+    .unwrap();
+    let mut admin = admin.get_connection().unwrap();
+    redis::cmd("AUTH")
+        .arg(&settings.admin)
+        .query::<()>(&mut admin)
+        .unwrap();
+    for (property, value) in [("password", "*"), ("public", "1"), ("maxsize", "0")] {
+        redis::cmd("NSSET")
+            .arg(&a.namespace)
+            .arg(property)
+            .arg(value)
+            .query::<()>(&mut admin)
+            .unwrap();
+    }
+    zdb_session(a.port, &a.namespace, None, |_| Ok(())).expect("opened by the tampering");
+
     // A restart of provisiond provisions again: same ports, no new change.
     let changes = engine
         .changes(user.id, first.contract_id)
@@ -665,7 +695,13 @@ async fn zdb_namespaces_one_process_per_hdd_pool() {
     assert_eq!(engine.requeue_active().await.unwrap(), 2);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let again = engine.get(user.id, first.contract_id).await.unwrap();
-    assert_eq!(zdb_result(&again, "b").port, b.port);
+    assert_eq!(zdb_result(&again, "a").port, a.port);
+    let start = Instant::now();
+    while zdb_session(a.port, &a.namespace, None, |_| Ok(())).is_ok() {
+        assert!(start.elapsed() < WAIT, "namespace a stays open");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    zdb_session(a.port, &a.namespace, Some("pw-a2"), |_| Ok(())).expect("its password again");
     assert_eq!(
         engine
             .changes(user.id, first.contract_id)

@@ -14,8 +14,10 @@
 //! it; an update may grow it and change password and public, not its mode. The result carries
 //! the namespace, the node's IPs and the zdb's port (zos's JSON shape).
 //!
-//! Quotas are recomputed from what zdb reports, never adjusted by deltas, so a job interrupted
-//! half-way is put right by the next one.
+//! Quotas are recomputed from what zdb reports, never adjusted by deltas, and a namespace found
+//! already made gets the workload's settings again, so a job interrupted half-way is put right
+//! by the next one. Every job starts every zdb first: if one cannot start, zdb jobs fail rather
+//! than risk making a namespace a second time on another pool.
 
 mod instance;
 
@@ -98,30 +100,29 @@ impl ZdbManager {
         StorageProxy::new(&self.bus).await.map_err(failed)
     }
 
-    /// Creates the namespace (or finds it) on the zdb of a pool with room for it.
+    /// Creates the namespace (or finds it) on the zdb of a pool with room for it. A namespace
+    /// found gets its settings again: a job cut short between NSNEW and the NSSETs must not
+    /// leave a private namespace open.
     pub async fn install(&self, id: &WorkloadId, z: &Zdb) -> Result<Value, ProvisionError> {
         let _one = self.lock.lock().await;
         let name = id.to_string();
         let instances = self.instances().await?;
-        if let Some(found) = self.find(&instances, &name).await? {
-            self.settle_quota(&found, 0).await?;
-            return self.result(&found, &name).await;
-        }
-        let zdb = self.place(&instances, z.size).await?;
-        self.settle_quota(&zdb, z.size).await?;
-        let mut commands = vec![
-            vec!["NSNEW".into(), name.clone()],
-            nsset(&name, "maxsize", z.size.to_string()),
-            nsset(&name, "public", flag(z.public)),
-        ];
-        if z.mode == ZDB_MODE_SEQ {
-            commands.push(nsset(&name, "mode", "seq"));
-        }
-        if !z.password.is_empty() {
-            commands.push(nsset(&name, "password", z.password.clone()));
-        }
-        zdb.admin(&self.setup, commands).await?;
-        tracing::info!(namespace = %name, pool = %zdb.pool, size = z.size, "zdb namespace created");
+        let zdb = match self.find(&instances, &name).await? {
+            Some(found) => {
+                self.settle_quota(&found, 0).await?;
+                found
+            }
+            None => {
+                let zdb = self.place(&instances, z.size).await?;
+                // Room first: a namespace never exists beyond its zdb's quota.
+                self.settle_quota(&zdb, z.size).await?;
+                zdb.admin(&self.setup, vec![vec!["NSNEW".into(), name.clone()]])
+                    .await?;
+                tracing::info!(namespace = %name, pool = %zdb.pool, size = z.size, "zdb namespace created");
+                zdb
+            }
+        };
+        self.configure(&zdb, &name, z, true).await?;
         self.result(&zdb, &name).await
     }
 
@@ -133,39 +134,55 @@ impl ZdbManager {
             .find(&self.instances().await?, &name)
             .await?
             .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
+        self.configure(&zdb, &name, z, false).await?;
+        self.result(&zdb, &name).await
+    }
+
+    /// Gives the namespace `z`'s size (never smaller: the quota grows first), public flag,
+    /// password and mode. The mode may be set only on an empty namespace being installed.
+    async fn configure(
+        &self,
+        zdb: &Instance,
+        name: &str,
+        z: &Zdb,
+        installing: bool,
+    ) -> Result<(), ProvisionError> {
         let info = zdb
-            .info(&self.setup, &name)
+            .info(&self.setup, name)
             .await?
             .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
         let size = field(&info, "data_limits_bytes").unwrap_or(0);
         let seq = info.contains("mode: sequential");
+        let empty = field(&info, "entries") == Some(0);
+        let mut commands = Vec::new();
         if (z.mode == ZDB_MODE_SEQ) != seq {
-            return Err(ProvisionError::Refused(
-                "the mode of a zdb namespace cannot change".into(),
-            ));
+            if !(installing && empty) {
+                return Err(ProvisionError::Refused(
+                    "the mode of a zdb namespace cannot change".into(),
+                ));
+            }
+            commands.push(nsset(name, "mode", if seq { "user" } else { "seq" }));
         }
-        if z.size < size {
+        if z.size < size && size != 0 {
             return Err(ProvisionError::Refused(format!(
                 "a zdb namespace cannot shrink (from {size} to {} bytes)",
                 z.size
             )));
         }
-        self.settle_quota(&zdb, z.size - size).await?;
+        if z.size > size {
+            self.settle_quota(zdb, z.size - size).await?;
+        }
         let password = if z.password.is_empty() {
             "*".to_string()
         } else {
             z.password.clone()
         };
-        zdb.admin(
-            &self.setup,
-            vec![
-                nsset(&name, "maxsize", z.size.to_string()),
-                nsset(&name, "public", flag(z.public)),
-                nsset(&name, "password", password),
-            ],
-        )
-        .await?;
-        self.result(&zdb, &name).await
+        commands.extend([
+            nsset(name, "maxsize", z.size.to_string()),
+            nsset(name, "public", flag(z.public)),
+            nsset(name, "password", password),
+        ]);
+        zdb.admin(&self.setup, commands).await.map(|_| ())
     }
 
     /// Freezes (pause) or thaws the namespace.
