@@ -19,7 +19,7 @@ use qemu_test::{Disk, DiskKind, ImageDir, PvhImage, Shell, UserNet, Vm};
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const IDLE_SETTLE: Duration = Duration::from_secs(5);
 const RATIO_GOAL: f64 = 1.5;
-const DAEMONS: [&str; 3] = ["busd", "noded", "networkd"];
+const DAEMONS: [&str; 5] = ["busd", "noded", "networkd", "storaged", "provisiond"];
 
 struct Sample {
     host_ms: u128,
