@@ -12,7 +12,8 @@
 #
 # The node keeps its identity on out/run/ssd.raw (a sparse 120 GiB SSD: the runtime refuses nodes
 # with less than 100 GiB of SSD or 2 GiB of memory), so every `make run` boots the same node;
-# delete that file for a brand-new node. Extra kernel arguments: ZOS_CMDLINE="runmode=dev" make run
+# delete that file for a brand-new node. out/run/hdd.raw (a sparse 64 GiB spinning disk) is the
+# HDD capacity zdb namespaces live on. Extra kernel arguments: ZOS_CMDLINE="runmode=dev" make run
 # Needs: make image, cargo build -p zosctl -p zos-activation (make run does both), make deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +22,16 @@ image=out/image
 run=out/run
 ssd="$run/ssd.raw"
 ssd_size=120G
+hdd="$run/hdd.raw"
+hdd_size=64G
 bin=target/debug
 zosctl="$bin/zosctl"
 activation_bin="$bin/zos-activation"
 activation_port="${ACTIVATION_PORT:-8041}"
 # The node API (provisiond, guest port 2021) on this machine's loopback.
 api_port="${NODE_API_PORT:-2021}"
+# The first zdb (guest port 9900, the HDD pool's) on this machine's loopback.
+zdb_port="${ZDB_PORT:-9900}"
 farm_name=dev-farm
 guest_chain="10.0.2.100:9944"
 guest_activation="10.0.2.101:8041"
@@ -43,6 +48,7 @@ done
 
 mkdir -p "$run"
 [[ -f "$ssd" ]] || truncate -s "$ssd_size" "$ssd"
+[[ -f "$hdd" ]] || truncate -s "$hdd_size" "$hdd"
 # Early builds formatted the whole disk as the cache; storaged leaves such a disk alone (foreign).
 if [[ "$(blkid -o value -s LABEL "$ssd" 2>/dev/null || true)" == zos-cache ]]; then
     echo "run-node: $ssd was made by an earlier build (a whole-disk zos-cache); the node now keeps" >&2
@@ -142,6 +148,7 @@ $chain_note.
   node state:   $ssd (delete it for a new node identity); $identity_note.
   registered:   noded prints "ZOS REGISTERED node_id=<n> twin_id=<t>" on the console.
   node API:     http://127.0.0.1:$api_port (signed requests, e.g. zosctl deploy --node-url ...)
+  zdb:          127.0.0.1:$zdb_port (the namespaces of zdb workloads, e.g. redis-cli -p $zdb_port)
 Serial console below.
 TXT
 
@@ -152,6 +159,7 @@ qemu-system-x86_64 \
     -kernel "$image/vmlinux" -initrd "$image/initramfs.cpio.zst" -append "$cmdline" \
     -drive file="$ssd",format=raw,if=none,id=ssd \
     -device virtio-scsi-pci,id=scsi0 -device scsi-hd,drive=ssd,bus=scsi0.0,rotation_rate=1 \
-    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$api_port-:2021,guestfwd=tcp:$guest_chain-cmd:socat STDIO TCP:127.0.0.1:$chain_port,guestfwd=tcp:$guest_activation-cmd:socat STDIO TCP:127.0.0.1:$activation_port" \
+    -drive file="$hdd",format=raw,if=none,id=hdd -device scsi-hd,drive=hdd,bus=scsi0.0,rotation_rate=7200 \
+    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$api_port-:2021,hostfwd=tcp:127.0.0.1:$zdb_port-:9900,guestfwd=tcp:$guest_chain-cmd:socat STDIO TCP:127.0.0.1:$chain_port,guestfwd=tcp:$guest_activation-cmd:socat STDIO TCP:127.0.0.1:$activation_port" \
     -device virtio-net-pci,netdev=n0 \
     -object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0

@@ -223,6 +223,25 @@ workloads:
     }
 
     #[test]
+    fn a_zdb_namespace_as_the_readme_writes_it() {
+        let d = parse(
+            "node: 1\nworkloads:\n  - {name: kv, type: zdb, data: {size: 1GiB, mode: user, password: secret, public: false}}\n",
+            false,
+        )
+        .expect("yaml");
+        let d = d.deployment(42).expect("valid");
+        assert_eq!(
+            d.get("kv").expect("kv").data().expect("decodes"),
+            WorkloadData::Zdb(gridtypes::types::Zdb {
+                size: GIB,
+                mode: "user".into(),
+                password: "secret".into(),
+                public: false,
+            })
+        );
+    }
+
+    #[test]
     fn malformed_descriptions_say_what_is_wrong() {
         for (text, json, needle) in [
             ("node: [1", false, "YAML"),
