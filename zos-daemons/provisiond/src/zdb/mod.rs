@@ -129,11 +129,7 @@ impl ZdbManager {
     /// Applies a new size (grow only), password and public flag; the mode cannot change.
     pub async fn update(&self, id: &WorkloadId, z: &Zdb) -> Result<Value, ProvisionError> {
         let _one = self.lock.lock().await;
-        let name = id.to_string();
-        let zdb = self
-            .find(&self.instances().await?, &name)
-            .await?
-            .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
+        let (zdb, name) = self.holder(id).await?;
         self.configure(&zdb, &name, z, false).await?;
         self.result(&zdb, &name).await
     }
@@ -188,11 +184,7 @@ impl ZdbManager {
     /// Freezes (pause) or thaws the namespace.
     pub async fn pause(&self, id: &WorkloadId, paused: bool) -> Result<(), ProvisionError> {
         let _one = self.lock.lock().await;
-        let name = id.to_string();
-        let zdb = self
-            .find(&self.instances().await?, &name)
-            .await?
-            .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
+        let (zdb, name) = self.holder(id).await?;
         zdb.admin(&self.setup, vec![nsset(&name, "freeze", flag(paused))])
             .await
             .map(|_| ())
@@ -255,6 +247,16 @@ impl ZdbManager {
         )?;
         zdb.ensure_running(&self.setup).await?;
         Ok(zdb)
+    }
+
+    /// The zdb holding the namespace of workload `id`, and the namespace's name.
+    async fn holder(&self, id: &WorkloadId) -> Result<(Instance, String), ProvisionError> {
+        let name = id.to_string();
+        let zdb = self
+            .find(&self.instances().await?, &name)
+            .await?
+            .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
+        Ok((zdb, name))
     }
 
     /// The zdb that has namespace `name`.
