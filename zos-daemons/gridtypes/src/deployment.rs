@@ -193,10 +193,14 @@ impl Deployment {
         }
     }
 
-    /// Capacity used by the workloads that are up (`ok`/`paused`), as zos reports per contract.
+    /// Capacity held by the workloads (`ok`, `paused`, `unchanged`): what is reported per contract.
     pub fn used_capacity(&self) -> Result<Capacity, ChallengeError> {
         let mut total = Capacity::default();
-        for wl in self.workloads.iter().filter(|w| w.result.state.is_okay()) {
+        for wl in self
+            .workloads
+            .iter()
+            .filter(|w| w.result.state.holds_capacity())
+        {
             total += wl.capacity().map_err(|source| ChallengeError {
                 name: wl.name.clone(),
                 source,

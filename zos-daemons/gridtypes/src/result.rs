@@ -58,6 +58,12 @@ impl ResultState {
         matches!(self, ResultState::Ok | ResultState::Paused)
     }
 
+    /// Whether the workload holds its capacity on the node: okay, or running as before a
+    /// refused update (`unchanged`, whose stored definition is the one that runs).
+    pub fn holds_capacity(&self) -> bool {
+        self.is_okay() || *self == ResultState::Unchanged
+    }
+
     /// One of the six states zos knows.
     pub fn is_known(&self) -> bool {
         !matches!(self, ResultState::Unset | ResultState::Other(_))
@@ -176,6 +182,8 @@ mod tests {
         }
         assert!(ResultState::Ok.is_okay() && ResultState::Paused.is_okay());
         assert!(!ResultState::Error.is_okay() && !ResultState::Init.is_okay());
+        assert!(ResultState::Unchanged.holds_capacity() && ResultState::Paused.holds_capacity());
+        assert!(!ResultState::Error.holds_capacity() && !ResultState::Deleted.holds_capacity());
     }
 
     #[test]

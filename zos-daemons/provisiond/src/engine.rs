@@ -402,11 +402,14 @@ impl Engine {
                 continue;
             }
             let result = self.install(d, &w, false).await;
-            let keep_paused =
-                w.result.state == ResultState::Paused && result.state == ResultState::Ok;
-            let result = if keep_paused {
+            // Installed again as it was: a paused workload stays paused, and one whose last
+            // update was refused keeps saying so.
+            let keep_state = matches!(w.result.state, ResultState::Paused | ResultState::Unchanged)
+                && result.state == ResultState::Ok;
+            let result = if keep_state {
                 WorkloadResult {
-                    state: ResultState::Paused,
+                    state: w.result.state.clone(),
+                    message: w.result.message.clone(),
                     ..result
                 }
             } else {
@@ -475,8 +478,25 @@ impl Engine {
                         continue;
                     };
                     let result = self.install(&new, &w, op.kind == OpKind::Update).await;
+                    let refused = op.kind == OpKind::Update && result.state == ResultState::Error;
                     if let Some(slot) = new.get_mut(&op.name) {
-                        slot.result = result;
+                        match old.get(&op.name) {
+                            // A refused update leaves the workload as it was (zos: `unchanged`,
+                            // an error that did not break the previous state): its previous
+                            // definition stays, so what is stored, shown and billed is what
+                            // runs.
+                            Some(previous) if refused => {
+                                *slot = Workload {
+                                    result: WorkloadResult {
+                                        state: ResultState::Unchanged,
+                                        message: result.message,
+                                        ..previous.result.clone()
+                                    },
+                                    ..previous.clone()
+                                };
+                            }
+                            _ => slot.result = result,
+                        }
                     }
                 }
             }

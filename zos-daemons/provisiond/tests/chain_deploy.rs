@@ -588,7 +588,8 @@ async fn zdb_namespaces_one_process_per_hdd_pool() {
     assert!(zdb_session(a.port, &a.namespace, Some("pw-a"), |_| Ok(())).is_err());
     zdb_session(a.port, &a.namespace, Some("pw-a2"), |_| Ok(())).expect("new password");
 
-    // A shrink (of b) is refused; the namespace keeps its size and data.
+    // A shrink (of b) is refused: b stays as it was (zos's `unchanged`, with the reason),
+    // keeps its size and data, and is still billed for it.
     let mut next = grown.clone();
     next.version = 2;
     next.workloads[1] = Workload {
@@ -597,17 +598,34 @@ async fn zdb_namespaces_one_process_per_hdd_pool() {
     };
     let shrunk = update(next).await;
     let w = shrunk.get("b").unwrap();
-    assert_eq!(w.result.state, ResultState::Error, "{w:?}");
+    assert_eq!(w.result.state, ResultState::Unchanged, "{w:?}");
     assert!(
         w.result.message.contains("cannot shrink"),
         "{}",
         w.result.message
+    );
+    assert_eq!(w.version, 0, "the stored definition is the one that runs");
+    assert_eq!(
+        w,
+        &Workload {
+            result: w.result.clone(),
+            ..first.get("b").unwrap().clone()
+        }
     );
     let volumes = zdb_volumes(&storage).await;
     assert_eq!(
         volumes.iter().map(|v| v.2).sum::<u64>(),
         4 * GIB + 768 * MIB
     );
+    let start = Instant::now();
+    loop {
+        let used = chain.contract_resources(first.contract_id).await.unwrap();
+        if used.map(|u| u.hru) == Some(4 * GIB + 256 * MIB) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "a and b not billed: {used:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // The init restarts a zdb killed with SIGKILL; what it acknowledged is there.
     let service = volumes
