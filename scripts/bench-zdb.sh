@@ -62,22 +62,22 @@ done
 # Start-up on 10^6 keys: fill, stop, time the restart until PING answers.
 redis-benchmark -p "$zdb_port" -t set -n 1000000 -r 100000000 -d 16 -P 64 -c 4 -q >/dev/null 2>&1
 keys=$(redis-cli -p "$zdb_port" DBSIZE)
-kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
-start=$(date +%s%N)
-"$zdb" --data "$work/zdb/data" --index "$work/zdb/index" --listen 127.0.0.1 --port "$zdb_port" \
-    >>"$work/zdb.log" 2>&1 &
-pids[1]=$!
-wait_ping "$zdb_port"
-echo "zdb start-up on $keys keys: $(( ($(date +%s%N) - start) / 1000000 )) ms"
-
-if [[ -n $reference ]]; then
-    # 0-db on the very files our zdb wrote (the same format).
-    kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
-    kill "${pids[2]}"; wait "${pids[2]}" 2>/dev/null || true
+# Stops server number $1 (in pids), starts $2 on zdb's files on port $3 (log $4), and sets
+# elapsed_ms to the time until it answers PING. Not in a subshell: pids must keep the new pid.
+time_start() {
+    local slot=$1 bin=$2 port=$3 log=$4 start
+    kill "${pids[$slot]}"; wait "${pids[$slot]}" 2>/dev/null || true
     start=$(date +%s%N)
-    "$reference" --data "$work/zdb/data" --index "$work/zdb/index" --listen 127.0.0.1 --port "$ref_port" \
-        >>"$work/ref.log" 2>&1 &
-    pids[2]=$!
-    wait_ping "$ref_port"
-    echo "0-db start-up on the same $keys keys: $(( ($(date +%s%N) - start) / 1000000 )) ms"
+    "$bin" --data "$work/zdb/data" --index "$work/zdb/index" --listen 127.0.0.1 --port "$port" >>"$log" 2>&1 &
+    pids[$slot]=$!
+    wait_ping "$port"
+    elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+}
+time_start 1 "$zdb" "$zdb_port" "$work/zdb.log"
+echo "zdb start-up on $keys keys: $elapsed_ms ms"
+if [[ -n $reference ]]; then
+    # 0-db on the very files our zdb wrote (the same format), once our zdb is stopped.
+    kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
+    time_start 2 "$reference" "$ref_port" "$work/ref.log"
+    echo "0-db start-up on the same $keys keys: $elapsed_ms ms"
 fi

@@ -102,13 +102,16 @@ fn pools_volumes_vdisks_and_restart() {
     assert_eq!((totals.sru_used, totals.hru_used), (0, 0));
 
     // SSD volumes go to the SSD pool with the most room, HDD volumes to the HDD pool.
-    let big_pool = pools
-        .iter()
-        .find(|p| p.pool.device == env.loops[ssd_big].dev)
-        .expect("big pool")
-        .pool
-        .name
-        .clone();
+    let pool_on = |disk: usize| {
+        pools
+            .iter()
+            .find(|p| p.pool.device == env.loops[disk].dev)
+            .expect("a pool on the disk")
+            .pool
+            .name
+            .clone()
+    };
+    let big_pool = pool_on(ssd_big);
     let v = storage
         .create_volume("data", 64 * MIB, Kind::Ssd)
         .expect("create");
@@ -137,13 +140,7 @@ fn pools_volumes_vdisks_and_restart() {
     ));
 
     // A volume on a named pool: there, or a clear refusal that creates nothing.
-    let small_pool = pools
-        .iter()
-        .find(|p| p.pool.device == env.loops[ssd_small].dev)
-        .expect("small pool")
-        .pool
-        .name
-        .clone();
+    let small_pool = pool_on(ssd_small);
     let on = storage
         .create_volume_on(&small_pool, "pinned", 16 * MIB)
         .expect("create on a pool");

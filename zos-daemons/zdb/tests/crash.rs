@@ -465,37 +465,28 @@ fn a_second_server_on_the_same_directory_is_refused() {
         .arg("v")
         .query::<()>(&mut con)
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_zdb"))
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .arg("--index")
-        .arg(dir.path().join("index"))
-        .arg("--socket")
-        .arg(dir.path().join("second.sock"))
-        .output()
-        .expect("run a second zdb");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // What a zdb that must refuse to start says on stderr.
+    let refusal = |data: &str, index: &str, socket: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_zdb"))
+            .arg("--data")
+            .arg(dir.path().join(data))
+            .arg("--index")
+            .arg(dir.path().join(index))
+            .arg("--socket")
+            .arg(dir.path().join(socket))
+            .output()
+            .expect("run zdb");
+        assert!(!out.status.success(), "zdb started on {data} and {index}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = refusal("data", "index", "second.sock");
     assert!(stderr.contains("another zdb is using"), "{stderr}");
     let v: Vec<u8> = redis::cmd("GET").arg("k").query(&mut con).unwrap();
     assert_eq!(v, b"v");
 
     // Index and data in one directory is refused too.
-    let out = Command::new(env!("CARGO_BIN_EXE_zdb"))
-        .arg("--data")
-        .arg(dir.path().join("same"))
-        .arg("--index")
-        .arg(dir.path().join("same"))
-        .arg("--socket")
-        .arg(dir.path().join("third.sock"))
-        .output()
-        .expect("run zdb on one directory");
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot be the same directory"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = refusal("same", "same", "third.sock");
+    assert!(stderr.contains("cannot be the same directory"), "{stderr}");
 
     drop(con);
     drop(first);

@@ -5,7 +5,7 @@
 //! cache and otherwise fails with `EAGAIN`. A read that would wait marks the attempt as
 //! blocked; the server then throws the reply away and runs the request again where blocking is
 //! allowed (`block_in_place`). Only commands without side effects are attempted this way (see
-//! `commands::runs_inline`), and writes always read in waiting mode ([`waiting`]), so a write
+//! `commands::runs_inline`), and writes always read in waiting mode ([`Waiting`]), so a write
 //! never stops half-way. Handing every request to a blocking thread instead cost about half
 //! of the throughput (each hand-off wakes another thread).
 //!
@@ -40,12 +40,25 @@ pub fn blocked() -> bool {
     BLOCKED.get()
 }
 
-/// Runs `f` with reads that wait (a write must not stop half-way).
-pub fn waiting<R>(f: impl FnOnce() -> R) -> R {
-    let was = ACTIVE.replace(false);
-    let r = f();
-    ACTIVE.set(was);
-    r
+/// While it lives, reads wait (a write must not stop half-way); dropping it restores the mode
+/// that was on before.
+#[must_use = "reads wait only while the guard lives"]
+pub struct Waiting {
+    was: bool,
+}
+
+impl Waiting {
+    pub fn begin() -> Waiting {
+        Waiting {
+            was: ACTIVE.replace(false),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        ACTIVE.set(self.was);
+    }
 }
 
 /// `read_exact_at`, answered from the page cache only during an attempt.
@@ -103,7 +116,11 @@ mod tests {
         let (r, blocked) = attempt(|| read_exact_at(&f, &mut [0u8; 8], 100));
         assert_eq!(r.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
         assert!(!blocked);
-        let (inner, blocked) = attempt(|| waiting(|| ACTIVE.get()));
+        let (inner, blocked) = attempt(|| {
+            let _waiting = Waiting::begin();
+            ACTIVE.get()
+        });
         assert!(!inner && !blocked);
+        assert!(!ACTIVE.get(), "restored after the attempt");
     }
 }

@@ -149,17 +149,7 @@ impl Namespace {
         existing: Option<Entry>,
         key_out: &mut [u8; 8],
     ) -> Result<SetOutcome, WriteError> {
-        nowait::waiting(|| self.write_set(key, value, timestamp, existing, key_out))
-    }
-
-    fn write_set(
-        &mut self,
-        key: &[u8],
-        value: &[u8],
-        timestamp: Option<u32>,
-        existing: Option<Entry>,
-        key_out: &mut [u8; 8],
-    ) -> Result<SetOutcome, WriteError> {
+        let _waiting = nowait::Waiting::begin();
         let ts = timestamp.unwrap_or_else(now_ts);
         let crc = zdb_crc32(value);
         if self.mode == Mode::Seq && !key.is_empty() && existing.is_none() {
@@ -290,15 +280,7 @@ impl Namespace {
         entry: Entry,
         timestamp: Option<u32>,
     ) -> Result<(), WriteError> {
-        nowait::waiting(|| self.write_delete(key, entry, timestamp))
-    }
-
-    fn write_delete(
-        &mut self,
-        key: &[u8],
-        entry: Entry,
-        timestamp: Option<u32>,
-    ) -> Result<(), WriteError> {
+        let _waiting = nowait::Waiting::begin();
         let ts = timestamp.unwrap_or_else(now_ts);
         self.append_data(key, &[], FLAG_DELETED, 0, ts)
             .map_err(WriteError::Data)?;
