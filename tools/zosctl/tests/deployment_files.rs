@@ -26,7 +26,7 @@ struct Fixture {
 
 fn fixture(name: &str) -> Fixture {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../zos-daemons/gridtypes/tests/golden")
+        .join("../../zos-daemons/lib/gridtypes/tests/golden")
         .join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).expect("fixture");
     serde_json::from_str(&text).expect("fixture json")

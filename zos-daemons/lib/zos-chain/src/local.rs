@@ -60,7 +60,7 @@ impl LocalChain {
     pub fn chain_dir() -> PathBuf {
         match std::env::var_os("ZOS_CHAIN_DIR") {
             Some(dir) => PathBuf::from(dir),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../chain"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../chain"),
         }
     }
 

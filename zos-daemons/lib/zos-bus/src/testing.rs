@@ -43,7 +43,7 @@ pub enum TestingError {
 pub fn busd_path() -> PathBuf {
     match std::env::var_os(BUSD_ENV) {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/bin/busd"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../target/tools/bin/busd"),
     }
 }
 
