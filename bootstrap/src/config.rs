@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use zos_init_control::SignalName;
 
 /// Default seconds between the stop signal and SIGKILL (zinit's default).
 const DEFAULT_SHUTDOWN_TIMEOUT: u64 = 10;
@@ -98,39 +98,6 @@ struct RawService {
 struct RawSignals {
     #[serde(default)]
     stop: Option<SignalName>,
-}
-
-/// A signal name as written in a service file (`SIGTERM`, `sigterm`, `TERM`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct SignalName(pub Signal);
-
-impl TryFrom<String> for SignalName {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl FromStr for SignalName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let upper = s.trim().to_ascii_uppercase();
-        let full = if upper.starts_with("SIG") {
-            upper
-        } else {
-            format!("SIG{upper}")
-        };
-        Signal::from_str(&full)
-            .map(SignalName)
-            .map_err(|_| format!("unknown signal {s:?}"))
-    }
-}
-
-impl fmt::Display for SignalName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.as_str())
-    }
 }
 
 // Validation happens inside the visitors so serde_yaml can attach the line of the bad value.

@@ -26,13 +26,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::signal::unix::{signal, SignalKind};
 
-use control::client::{Client, ClientError};
 use supervisor::{Action, Request};
+use zos_init_control::{Client, ClientError, Request as Command};
 
 const DEFAULT_CONFIG: &str = "/etc/zinit";
 /// Services started only in `runmode=dev` (the debug shell): never on a farmer's production node.
 const DEV_CONFIG: &str = "/etc/zinit/dev";
-const DEFAULT_SOCKET: &str = "/run/zinit.sock";
 const DEFAULT_LOG_DIR: &str = "/var/log/zinit";
 const ENVIRONMENT_FILE: &str = "/etc/environment";
 /// PATH for PID 1 and its services when nobody set one (the kernel does not).
@@ -46,11 +45,14 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 )]
 struct Cli {
     /// Control socket.
-    #[arg(short, long, global = true, default_value = DEFAULT_SOCKET)]
+    #[arg(short, long, global = true, default_value = zos_init_control::SOCKET)]
     socket: PathBuf,
     /// Debug logging (init only).
     #[arg(short, long, global = true)]
     debug: bool,
+    /// `list` and `status` print the init's JSON reply (for scripts and tests).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -146,7 +148,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        other => match client(&cli.socket, other) {
+        other => match client(&cli.socket, other, cli.json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
@@ -174,7 +176,13 @@ fn pid1() -> ! {
     if node.runmode == zos_env::RunMode::Dev {
         config_dirs.push(PathBuf::from(DEV_CONFIG));
     }
-    match run_init(&config_dirs, Path::new(DEFAULT_SOCKET), 2000, limits, true) {
+    match run_init(
+        &config_dirs,
+        Path::new(zos_init_control::SOCKET),
+        2000,
+        limits,
+        true,
+    ) {
         Ok(action) => shutdown::finish(action),
         Err(e) => {
             println!("zos-init: !!! the supervisor failed: {e:#}; the node is halted");
@@ -229,7 +237,7 @@ fn run_init(
         };
         let (handle, done) = supervisor::start(opts, services);
         let shutdown_action = if pid1 { Action::PowerOff } else { Action::Exit };
-        control::server::serve(socket, handle.clone(), logs, shutdown_action)?;
+        control::serve(socket, handle.clone(), logs, shutdown_action)?;
         let signals: Vec<(SignalKind, Action)> = if pid1 {
             vec![
                 (SignalKind::interrupt(), Action::Reboot),
@@ -258,47 +266,45 @@ fn run_init(
     })
 }
 
-fn client(socket: &Path, cmd: Cmd) -> Result<(), ClientError> {
+fn client(socket: &Path, cmd: Cmd, json: bool) -> Result<(), ClientError> {
     let c = Client::new(socket);
-    let q = |s: &str| {
-        shlex::try_quote(s)
-            .map(|q| q.into_owned())
-            .unwrap_or_else(|_| s.to_string())
-    };
     match cmd {
+        Cmd::List | Cmd::Status { .. } if json => {
+            let request = match cmd {
+                Cmd::Status { name } => Command::Status(name),
+                _ => Command::List,
+            };
+            println!("{:#}", c.call(&request)?);
+        }
         Cmd::List => {
-            if let serde_json::Value::Object(map) = c.command("list")? {
-                for (name, state) in map {
-                    println!("{name}: {}", state.as_str().unwrap_or_default());
-                }
+            for (name, state) in c.list()? {
+                println!("{name}: {state}");
             }
         }
         Cmd::Status { name } => {
-            let s = c.command(&format!("status {}", q(&name)))?;
-            println!("name: {}", s["name"].as_str().unwrap_or_default());
-            println!("pid: {}", s["pid"]);
-            println!("state: {}", s["state"].as_str().unwrap_or_default());
-            println!("target: {}", s["target"].as_str().unwrap_or_default());
-            if let Some(after) = s["after"].as_object().filter(|a| !a.is_empty()) {
+            let s = c.status(&name)?;
+            println!("name: {}", s.name);
+            println!("pid: {}", s.pid);
+            println!("state: {}", s.state);
+            println!("target: {}", s.target);
+            if !s.after.is_empty() {
                 println!("after:");
-                for (dep, st) in after {
-                    println!("  - {dep}: {}", st.as_str().unwrap_or_default());
+                for (dep, state) in &s.after {
+                    println!("  - {dep}: {state}");
                 }
             }
         }
-        Cmd::Start { name } => drop(c.command(&format!("start {}", q(&name)))?),
-        Cmd::Stop { name } => drop(c.command(&format!("stop {}", q(&name)))?),
-        Cmd::Forget { name } => drop(c.command(&format!("forget {}", q(&name)))?),
-        Cmd::Monitor { name } => drop(c.command(&format!("monitor {}", q(&name)))?),
-        Cmd::Kill { name, signal } => {
-            drop(c.command(&format!("kill {} {}", q(&name), q(&signal)))?)
-        }
+        Cmd::Start { name } => drop(c.call(&Command::Start(name))?),
+        Cmd::Stop { name } => drop(c.call(&Command::Stop(name))?),
+        Cmd::Forget { name } => drop(c.call(&Command::Forget(name))?),
+        Cmd::Monitor { name } => drop(c.call(&Command::Monitor(name))?),
+        Cmd::Kill { name, signal } => drop(c.call(&Command::Kill(name, signal.parse()?))?),
         Cmd::Restart { name, timeout } => c.restart(&name, Duration::from_secs(timeout))?,
         Cmd::Log { follow, name } => {
             c.log(follow, name.as_deref(), &mut std::io::stdout().lock())?
         }
-        Cmd::Shutdown => drop(c.command("shutdown")?),
-        Cmd::Reboot => drop(c.command("reboot")?),
+        Cmd::Shutdown => drop(c.call(&Command::Shutdown)?),
+        Cmd::Reboot => drop(c.call(&Command::Reboot)?),
         Cmd::Init { .. } => {}
     }
     Ok(())

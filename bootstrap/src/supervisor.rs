@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
+use zos_init_control::{ControlError, ServiceStatus};
 
 use crate::config::{self, LogMode, ServiceConfig};
 use crate::logs::{capture, Logs, Stream};
@@ -24,11 +25,6 @@ use crate::process::{Reaper, Spec};
 use crate::readiness::Checker;
 use crate::service::backoff::Backoff;
 use crate::service::state::{State, Target};
-
-/// The service whose public key the READY marker shows.
-const NODE_SERVICE: &str = "noded";
-/// How long the READY marker waits for noded's key before printing `node=unknown`.
-const KEY_WAIT: Duration = Duration::from_secs(30);
 
 /// What happens once every service is down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +48,8 @@ pub enum Request {
     Shutdown(Action),
 }
 
-/// `Ok(body)` or `Err(message)`, as the socket sends them.
-pub type Reply = Result<Value, String>;
+/// `Ok(body)` or the refusal, as the socket sends them.
+pub type Reply = Result<Value, ControlError>;
 
 enum Msg {
     Request(Request, oneshot::Sender<Reply>),
@@ -89,9 +85,8 @@ impl Handle {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Msg::Request(req, tx))
-            .map_err(|_| "supervisor is not running".to_string())?;
-        rx.await
-            .map_err(|_| "supervisor is not running".to_string())?
+            .map_err(|_| ControlError::ShuttingDown)?;
+        rx.await.map_err(|_| ControlError::ShuttingDown)?
     }
 }
 
@@ -187,8 +182,8 @@ fn state_word(state: State) -> String {
     }
 }
 
-fn unknown(name: &str) -> String {
-    format!("service name {name:?} unknown")
+fn unknown(name: &str) -> ControlError {
+    ControlError::UnknownService(name.to_string())
 }
 
 impl Supervisor {
@@ -264,7 +259,7 @@ impl Supervisor {
             )),
             Request::Status(name) => {
                 let svc = self.services.get(&name).ok_or_else(|| unknown(&name))?;
-                let after: serde_json::Map<String, Value> = svc
+                let after = svc
                     .cfg
                     .after
                     .iter()
@@ -274,20 +269,21 @@ impl Supervisor {
                             .get(d)
                             .map(|s| s.state)
                             .unwrap_or(State::Unknown);
-                        (d.clone(), Value::String(st.to_string()))
+                        (d.clone(), st.to_string())
                     })
                     .collect();
-                Ok(json!({
-                    "name": name,
-                    "pid": svc.pid.map(|p| p.as_raw()).unwrap_or(0),
-                    "state": svc.state.to_string(),
-                    "target": svc.target.to_string(),
-                    "after": after,
-                }))
+                let status = ServiceStatus {
+                    name,
+                    pid: svc.pid.map(|p| p.as_raw()).unwrap_or(0),
+                    state: svc.state.to_string(),
+                    target: svc.target.to_string(),
+                    after,
+                };
+                serde_json::to_value(status).map_err(|e| ControlError::Failed(e.to_string()))
             }
             Request::Start(name) => {
                 if self.shutting.is_some() {
-                    return Err("zinit is shutting down".into());
+                    return Err(ControlError::ShuttingDown);
                 }
                 let svc = self.services.get_mut(&name).ok_or_else(|| unknown(&name))?;
                 svc.target = Target::Up;
@@ -306,14 +302,16 @@ impl Supervisor {
             }
             Request::Kill(name, sig) => {
                 let svc = self.services.get(&name).ok_or_else(|| unknown(&name))?;
-                let pid = svc.pid.ok_or_else(|| format!("service {name:?} is down"))?;
-                killpg(pid, sig).map_err(|e| format!("sending {sig} to service {name:?}: {e}"))?;
+                let pid = svc.pid.ok_or_else(|| ControlError::IsDown(name.clone()))?;
+                killpg(pid, sig).map_err(|e| {
+                    ControlError::Failed(format!("sending {sig} to service {name:?}: {e}"))
+                })?;
                 Ok(Value::Null)
             }
             Request::Forget(name) => {
                 let svc = self.services.get(&name).ok_or_else(|| unknown(&name))?;
                 if svc.target == Target::Up || svc.pid.is_some() {
-                    return Err(format!("service {name:?} is up"));
+                    return Err(ControlError::IsUp(name));
                 }
                 self.services.remove(&name);
                 say(&format!("{name} forgotten"));
@@ -321,13 +319,13 @@ impl Supervisor {
             }
             Request::Monitor(name) => {
                 if self.services.contains_key(&name) {
-                    return Err(format!("service {name:?} already monitored"));
+                    return Err(ControlError::AlreadyMonitored(name));
                 }
                 if self.shutting.is_some() {
-                    return Err("zinit is shutting down".into());
+                    return Err(ControlError::ShuttingDown);
                 }
                 let cfg = config::load_service(&self.opts.config_dir, &name)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| ControlError::Failed(e.to_string()))?;
                 self.services.insert(name.clone(), Svc::new(cfg));
                 say(&format!("{name} monitored"));
                 Ok(Value::Null)
@@ -586,16 +584,7 @@ impl Supervisor {
             return;
         }
         self.ready_printed = true;
-        let boot_ms = boot_millis();
-        let has_node = self.services.contains_key(NODE_SERVICE);
-        tokio::spawn(async move {
-            let key = if has_node {
-                node_key().await
-            } else {
-                "unknown".to_string()
-            };
-            println!("ZOS READY node={key} boot_ms={boot_ms}");
-        });
+        println!("ZOS READY boot_ms={}", boot_millis());
     }
 }
 
@@ -604,29 +593,4 @@ fn boot_millis() -> u128 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
         .map(|t| Duration::from(t).as_millis())
         .unwrap_or(0)
-}
-
-async fn node_key() -> String {
-    let ask = async {
-        loop {
-            let attempt = async {
-                let conn = zos_bus::connect().await?;
-                zos_bus::NodeProxy::new(&conn).await?.public_key().await
-            };
-            match attempt.await {
-                Ok(key) => return key,
-                Err(e) => {
-                    tracing::debug!(error = %e, "node key not available yet");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-    };
-    match tokio::time::timeout(KEY_WAIT, ask).await {
-        Ok(key) => key,
-        Err(_) => {
-            tracing::error!("noded did not give its public key in time");
-            "unknown".into()
-        }
-    }
 }

@@ -70,7 +70,6 @@ fn ready_when_bus_name_is_owned() {
     });
     init.wait_state("svc", "Running", Duration::from_secs(10));
     wait_for("READY marker", Duration::from_secs(5), || {
-        init.console_text()
-            .contains("ZOS READY node=unknown boot_ms=")
+        init.console_text().contains("ZOS READY boot_ms=")
     });
 }

@@ -26,8 +26,7 @@ fn cli_verbs_and_ready_marker() {
     init.wait_state("a", "Running", 5 * S);
     init.wait_state("b", "Success", 5 * S);
     wait_for("READY marker", 5 * S, || {
-        init.console_text()
-            .contains("ZOS READY node=unknown boot_ms=")
+        init.console_text().contains("ZOS READY boot_ms=")
     });
     assert_eq!(init.console_text().matches("ZOS READY").count(), 1);
 

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use crate::console::Found;
 
-/// `ZOS READY node=<64 hex> boot_ms=<n>`: printed once by zos-init when every service is up.
-pub const READY: &str = r"ZOS READY node=(?P<key>[0-9a-f]{64}) boot_ms=(?P<ms>\d+)";
+/// `ZOS READY boot_ms=<n>`: printed once by zos-init when every service is up.
+pub const READY: &str = r"ZOS READY boot_ms=(?P<ms>\d+)";
+
+/// `ZOS NODE key=<64 hex>`: printed by noded once it has its identity, before it takes its bus
+/// name (so before READY is decided, though the init may copy it to the console just after).
+pub const NODE_KEY: &str = r"ZOS NODE key=(?P<key>[0-9a-f]{64})";
 
 /// `ZOS REGISTERED node_id=<n> twin_id=<t>`: printed by noded once the node is on TFChain (again
 /// after every boot). zos-init may prefix it with the service name when it copies noded's output
@@ -25,7 +29,7 @@ pub fn service_running(service: &str) -> String {
     )
 }
 
-/// What the READY line says, plus how long the host waited for it.
+/// What the READY and NODE lines say, plus how long the host waited for READY.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
     /// The node's public key (hex), stable across reboots while the cache disk persists.
@@ -37,11 +41,12 @@ pub struct Ready {
 }
 
 impl Ready {
-    /// Builds a [`Ready`] from a match of [`READY`]; `None` if the groups are missing or malformed.
-    pub fn from_found(found: &Found, host_elapsed: Duration) -> Option<Ready> {
+    /// Builds a [`Ready`] from matches of [`READY`] and [`NODE_KEY`]; `None` if the groups are
+    /// missing or malformed.
+    pub fn from_found(ready: &Found, node: &Found, host_elapsed: Duration) -> Option<Ready> {
         Some(Ready {
-            node_key: found.group("key")?.to_string(),
-            guest_boot_ms: found.group("ms")?.parse().ok()?,
+            node_key: node.group("key")?.to_string(),
+            guest_boot_ms: ready.group("ms")?.parse().ok()?,
             host_elapsed,
         })
     }
@@ -73,14 +78,18 @@ mod tests {
     use regex::Regex;
 
     #[test]
-    fn ready_pattern_parses_key_and_ms() {
-        let re = Regex::new(READY).unwrap();
-        let key = "ab".repeat(32);
-        let line = format!("[ 1.0] x\nZOS READY node={key} boot_ms=1234\n");
-        let c = re.captures(&line).unwrap();
-        assert_eq!(&c["key"], key);
+    fn ready_and_node_patterns_parse_ms_and_key() {
+        let ready = Regex::new(READY).unwrap();
+        let c = ready
+            .captures("[ 1.0] x\nZOS READY boot_ms=1234\n")
+            .unwrap();
         assert_eq!(&c["ms"], "1234");
-        assert!(!re.is_match("ZOS READY node=abc boot_ms=1"));
+        let node = Regex::new(NODE_KEY).unwrap();
+        let key = "ab".repeat(32);
+        let line = format!("[+] noded: ZOS NODE key={key}\n");
+        let c = node.captures(&line).unwrap();
+        assert_eq!(&c["key"], key);
+        assert!(!node.is_match("ZOS NODE key=abc"));
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub enum VmError {
 pub const SOCAT: &str = "socat";
 
 /// The guest address [`UserNet::guestfwd`] forwards from.
+/// How long after READY noded's key line may still reach the console.
+const NODE_LINE_LAG: Duration = Duration::from_secs(10);
+
 pub const GUESTFWD_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
 
 /// QEMU user networking (`-netdev user,restrict=on`) with forwards to the host's loopback only.
@@ -500,19 +503,31 @@ impl Vm {
         }
     }
 
-    /// Waits for the next `ZOS READY` line; fails at once if the kernel panics first.
+    /// Waits for the next `ZOS READY` line and noded's `ZOS NODE` line of the same boot; fails at
+    /// once if the kernel panics first.
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, VmError> {
+        let boot_start = self.cursor;
         let pattern = format!("{}|(?P<panic>{})", markers::READY, markers::KERNEL_PANIC);
-        let found = self.wait_for(&pattern, timeout)?;
+        let ready = self.wait_for(&pattern, timeout)?;
         let elapsed = self.started.elapsed();
-        if found.group("panic").is_some() {
+        if ready.group("panic").is_some() {
             self.failed = true;
             return Err(VmError::KernelPanic {
-                line: found.text.trim_end().to_string(),
+                line: ready.text.trim_end().to_string(),
                 log: self.console.log_path().to_path_buf(),
             });
         }
-        Ready::from_found(&found, elapsed).ok_or(VmError::BadReady(found.text))
+        // noded prints its key before it takes its bus name, but the init copies its output to
+        // the console on its own schedule: the line may follow READY by a moment.
+        let node = self
+            .console
+            .wait_for(markers::NODE_KEY, boot_start, NODE_LINE_LAG)
+            .map_err(|e| {
+                self.failed = true;
+                VmError::from(e)
+            })?;
+        self.cursor = self.cursor.max(node.end);
+        Ready::from_found(&ready, &node, elapsed).ok_or(VmError::BadReady(ready.text))
     }
 
     /// Waits for the next `ZOS REGISTERED` line (noded, once the node is on the chain).

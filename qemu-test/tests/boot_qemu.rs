@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use qemu_test::zinit::{listed_state, status_pid};
+use qemu_test::zinit;
 use qemu_test::{markers, vm_slot, Disk, DiskKind, ImageDir, Shell, UserNet, Vm};
 
 /// Generous for TCG on a loaded 2-core machine; a healthy boot takes seconds.
@@ -96,12 +96,13 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
     let mut shell = vm.shell(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
 
     // (b) Every daemon is Running and owns its bus name.
-    let list = run_ok(&mut shell, "zos-init list");
+    let text = run_ok(&mut shell, "zos-init --json list");
+    let list = zinit::services(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     for service in ["busd", "storaged", "noded", "networkd"] {
         assert_eq!(
-            listed_state(&list, service).as_deref(),
+            list.get(service).map(String::as_str),
             Some("Running"),
-            "{service} in `zos-init list`:\n{list}"
+            "{service} in `zos-init list`: {list:?}"
         );
     }
     let names = run_ok(&mut shell, "zbusdebug list");
@@ -127,9 +128,13 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
     );
 
     // (c) SIGKILL noded: zos-init restarts it under a new pid and it is back on the bus.
-    let status = run_ok(&mut shell, "zos-init status noded");
-    let old_pid = status_pid(&status)
-        .unwrap_or_else(|| panic!("no pid in `zos-init status noded`:\n{status}"));
+    let noded_pid = |shell: &mut Shell| {
+        let text = run_ok(shell, "zos-init --json status noded");
+        zinit::status(&text)
+            .unwrap_or_else(|e| panic!("`zos-init status noded`: {e}: {text}"))
+            .pid as u32
+    };
+    let old_pid = noded_pid(&mut shell);
     assert!(old_pid > 1, "noded pid {old_pid}");
     vm.mark();
     run_ok(&mut shell, &format!("kill -9 {old_pid}"));
@@ -148,8 +153,7 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
         }
     };
     wait_on_bus(&mut shell, zos_bus::node::NAME, RESTART_TIMEOUT);
-    let status = run_ok(&mut shell, "zos-init status noded");
-    assert_eq!(status_pid(&status), Some(new_pid), "{status}");
+    assert_eq!(noded_pid(&mut shell), new_pid);
     eprintln!("noded restarted: pid {old_pid} -> {new_pid}");
 
     // (d) Reboot: READY again with the same node key, read back from the cache.

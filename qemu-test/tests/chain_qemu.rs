@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use gridtypes::types::{Volume, ZMount, Zdb, ZdbResult};
 use gridtypes::{Deployment, ResultState, Workload, WorkloadData};
 use qemu_test::chain::LocalGrid;
-use qemu_test::zinit::listed_state;
+use qemu_test::zinit;
 use qemu_test::{vm_slot, Disk, DiskKind, ImageDir, Shell, Vm};
 use zos_chain::Signer;
 
@@ -280,11 +280,12 @@ fn qemu_chain_registration_waits_for_the_farm() {
     vm.wait_ready(BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut shell = vm.shell(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    let list = run_ok(&mut shell, "zos-init list");
+    let text = run_ok(&mut shell, "zos-init --json list");
+    let list = zinit::services(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(
-        listed_state(&list, "noded").as_deref(),
+        list.get("noded").map(String::as_str),
         Some("Running"),
-        "noded in `zos-init list`:\n{list}"
+        "noded in `zos-init list`: {list:?}"
     );
     let names = run_ok(&mut shell, "zbusdebug list");
     assert!(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use qemu_test::baseline::{self, BASELINE_MARKER};
 use qemu_test::image::workspace_root;
-use qemu_test::zinit::status_pid;
+use qemu_test::zinit;
 use qemu_test::{Disk, DiskKind, ImageDir, PvhImage, Shell, UserNet, Vm};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
@@ -186,9 +186,10 @@ fn warm_up(image: &PvhImage, cache: &Disk) -> Result<Result<Vec<(String, u64)>>>
 fn idle_rss(shell: &mut Shell) -> Result<Vec<(String, u64)>> {
     let mut rss = vec![("zos-init".to_string(), vm_rss_kb(shell, 1)?)];
     for daemon in DAEMONS {
-        let status = shell.run(&format!("zos-init status {daemon}"))?;
-        let pid = status_pid(&status.stdout)
-            .with_context(|| format!("no pid in `zos-init status {daemon}`: {}", status.stdout))?;
+        let status = shell.run(&format!("zos-init --json status {daemon}"))?;
+        let pid = zinit::status(&status.stdout)
+            .with_context(|| format!("`zos-init status {daemon}`: {}", status.stdout))?
+            .pid as u32;
         rss.push((daemon.to_string(), vm_rss_kb(shell, pid)?));
     }
     Ok(rss)

@@ -104,6 +104,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ?origin,
         "identity ready"
     );
+    // The console line operators (and boot tests) read the node's key from; it comes before
+    // noded takes its bus name, so before the init's `ZOS READY`.
+    println!("ZOS NODE key={}", identity.public_key_hex());
 
     let roots = Roots {
         proc: args.root_proc.clone(),

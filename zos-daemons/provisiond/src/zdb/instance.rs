@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use zos_init_control::{AsyncClient, ClientError, ControlError, Request};
 
 use super::{failed, ZdbSetup};
 use crate::provision::ProvisionError;
@@ -116,14 +116,13 @@ impl Instance {
         if std::fs::read_to_string(&service).ok().as_deref() != Some(text.as_str()) {
             write_atomic(&service, text.as_bytes(), 0o600).map_err(failed)?;
         }
-        let init = &setup.init_socket;
-        match init_command(init, &format!("monitor {}", self.volume)) {
-            Ok(()) => {}
-            Err(e) if e.contains("already monitored") => {
-                match init_command(init, &format!("start {}", self.volume)) {
-                    Err(e) if !e.contains("running") => return Err(failed(e)),
-                    _ => {}
-                }
+        let init = AsyncClient::new(&setup.init_socket);
+        match init.call(&Request::Monitor(self.volume.clone())).await {
+            Ok(_) => {}
+            Err(ClientError::Refused(ControlError::AlreadyMonitored(_))) => {
+                init.call(&Request::Start(self.volume.clone()))
+                    .await
+                    .map_err(failed)?;
             }
             Err(e) => return Err(failed(e)),
         }
@@ -144,16 +143,18 @@ impl Instance {
 
     /// Stops the process and drops its service (before its volume goes).
     pub async fn stop(&self, setup: &ZdbSetup) -> Result<(), ProvisionError> {
-        let init = &setup.init_socket;
-        match init_command(init, &format!("stop {}", self.volume)) {
-            Err(e) if e.contains("unknown") => {}
+        let init = AsyncClient::new(&setup.init_socket);
+        match init.call(&Request::Stop(self.volume.clone())).await {
+            Err(ClientError::Refused(ControlError::UnknownService(_))) => {}
             Err(e) => return Err(failed(e)),
-            Ok(()) => {
+            Ok(_) => {
                 let start = Instant::now();
                 loop {
-                    match init_command(init, &format!("forget {}", self.volume)) {
-                        Ok(()) => break,
-                        Err(e) if e.contains("is up") && start.elapsed() < STOP_TIMEOUT => {
+                    match init.call(&Request::Forget(self.volume.clone())).await {
+                        Ok(_) => break,
+                        Err(ClientError::Refused(ControlError::IsUp(_)))
+                            if start.elapsed() < STOP_TIMEOUT =>
+                        {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                         Err(e) => return Err(failed(e)),
@@ -304,23 +305,6 @@ fn ping(socket: &Path) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::other("no PONG"))
-    }
-}
-
-/// One line to the init's control socket; its JSON answer's body on error.
-fn init_command(socket: &Path, line: &str) -> Result<(), String> {
-    let mut s = UnixStream::connect(socket)
-        .map_err(|e| format!("init control socket {}: {e}", socket.display()))?;
-    s.write_all(format!("{line}\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).map_err(|e| e.to_string())?;
-    let v: Value =
-        serde_json::from_str(&reply).map_err(|e| format!("init answered {reply:?}: {e}"))?;
-    if v["state"] == "ok" {
-        Ok(())
-    } else {
-        Err(v["body"].as_str().unwrap_or(&reply).to_string())
     }
 }
 

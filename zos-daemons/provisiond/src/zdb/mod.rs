@@ -67,7 +67,7 @@ impl ZdbSetup {
             binary: PathBuf::from("/sbin/zdb"),
             listen: IpAddr::from([0, 0, 0, 0]),
             first_port: FIRST_PORT,
-            init_socket: PathBuf::from("/run/zinit.sock"),
+            init_socket: PathBuf::from(zos_init_control::SOCKET),
             services: PathBuf::from("/etc/zinit"),
             run_dir: PathBuf::from("/run/zdb"),
         }

@@ -1,64 +1,55 @@
-//! Serves the control socket: parses one command line per connection, forwards it to the
-//! supervisor and writes the JSON reply; `log` is answered from the log ring directly.
+//! Serves the control socket (the protocol is `zos-init-control`'s): reads one command line per
+//! connection, forwards it to the supervisor and writes the JSON reply; `log` is answered from
+//! the log ring directly.
 //!
 //! It changes nothing itself: every state change goes through the supervisor.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
+use zos_init_control::{Request, Response};
 
-use super::Response;
-use crate::config::SignalName;
 use crate::logs::Logs;
-use crate::supervisor::{Action, Handle, Request};
+use crate::supervisor::{self, Action, Handle};
 
 const MAX_COMMAND: u64 = 4096;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("binding control socket {path}: {source}")]
+    #[error("binding control socket {path}")]
     Bind {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
 }
 
-/// A parsed command line.
-#[derive(Debug)]
+/// What a request of the protocol is here: a question for the supervisor, or the log (which
+/// the log ring answers).
 enum Command {
-    Supervisor(Request),
+    Supervisor(supervisor::Request),
     Log { follow: bool },
 }
 
-fn parse(line: &str) -> Result<Command, String> {
-    let words = shlex::split(line.trim()).unwrap_or_default();
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
-    let bad = || {
-        format!(
-            "unknown command '{}' or wrong arguments count",
-            w.first().copied().unwrap_or("")
-        )
-    };
-    let req = match w.as_slice() {
-        ["list"] => Request::List,
-        ["status", n] => Request::Status(n.to_string()),
-        ["start", n] => Request::Start(n.to_string()),
-        ["stop", n] => Request::Stop(n.to_string()),
-        ["forget", n] => Request::Forget(n.to_string()),
-        ["monitor", n] => Request::Monitor(n.to_string()),
-        ["kill", n, sig] => Request::Kill(n.to_string(), SignalName::from_str(sig)?.0),
-        ["shutdown"] => Request::Shutdown(Action::PowerOff),
-        ["reboot"] => Request::Shutdown(Action::Reboot),
-        ["log"] => return Ok(Command::Log { follow: true }),
-        ["log", "snapshot"] => return Ok(Command::Log { follow: false }),
-        _ => return Err(bad()),
-    };
-    Ok(Command::Supervisor(req))
+/// `shutdown` means `shutdown_action` here (power off on a node, exit elsewhere).
+fn command(request: Request, shutdown_action: Action) -> Command {
+    use supervisor::Request as S;
+    Command::Supervisor(match request {
+        Request::List => S::List,
+        Request::Status(n) => S::Status(n),
+        Request::Start(n) => S::Start(n),
+        Request::Stop(n) => S::Stop(n),
+        Request::Kill(n, sig) => S::Kill(n, sig.0),
+        Request::Forget(n) => S::Forget(n),
+        Request::Monitor(n) => S::Monitor(n),
+        Request::Shutdown => S::Shutdown(shutdown_action),
+        Request::Reboot => S::Shutdown(Action::Reboot),
+        Request::Log { follow } => return Command::Log { follow },
+    })
 }
 
 /// Binds `path` (replacing a stale socket file) and serves until the process ends.
@@ -111,23 +102,14 @@ async fn connection(
         Ok(r) => r?,
         Err(_) => return Ok(()),
     };
-    let reply = match parse(&line) {
+    let reply = match Request::parse(&line).map(|r| command(r, shutdown_action)) {
         Ok(Command::Log { follow }) => return stream_log(&mut wr, &logs, follow).await,
-        Ok(Command::Supervisor(Request::Shutdown(Action::PowerOff))) => {
-            sup.request(Request::Shutdown(shutdown_action)).await
-        }
-        Ok(Command::Supervisor(req)) => sup.request(req).await,
+        Ok(Command::Supervisor(request)) => sup.request(request).await,
         Err(e) => Err(e),
     };
     let response = match reply {
-        Ok(body) => Response {
-            state: "ok".into(),
-            body,
-        },
-        Err(msg) => Response {
-            state: "error".into(),
-            body: msg.into(),
-        },
+        Ok(body) => Response::ok(body),
+        Err(refusal) => Response::error(&refusal),
     };
     let bytes = serde_json::to_vec(&response).map_err(std::io::Error::other)?;
     wr.write_all(&bytes).await?;
@@ -155,38 +137,5 @@ async fn stream_log(
             }
             Err(RecvError::Closed) => return Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_verbs_with_exact_arity() {
-        assert!(matches!(
-            parse("list\n"),
-            Ok(Command::Supervisor(Request::List))
-        ));
-        assert!(matches!(
-            parse("kill a SIGUSR1"),
-            Ok(Command::Supervisor(Request::Kill(
-                _,
-                nix::sys::signal::Signal::SIGUSR1
-            )))
-        ));
-        assert!(matches!(
-            parse("log snapshot"),
-            Ok(Command::Log { follow: false })
-        ));
-        assert_eq!(
-            parse("status").unwrap_err(),
-            "unknown command 'status' or wrong arguments count"
-        );
-        assert_eq!(
-            parse("frob x").unwrap_err(),
-            "unknown command 'frob' or wrong arguments count"
-        );
-        assert!(parse("kill a NOPE").unwrap_err().contains("NOPE"));
     }
 }
