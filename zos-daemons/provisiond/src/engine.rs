@@ -27,9 +27,9 @@ use zos_bus::{NodeProxy, StorageProxy};
 
 use crate::chain::{ChainView, CheckError};
 use crate::kyc::Kyc;
+use crate::provision::zdb::ZdbSetup;
 use crate::provision::Provisioners;
 use crate::store::{Job, JobKind, Store, StoreError};
-use crate::zdb::ZdbSetup;
 
 /// How many times a consumption report is tried, and how far apart (as zos).
 pub const REPORT_TRIES: u32 = 4;

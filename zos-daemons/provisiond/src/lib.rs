@@ -18,4 +18,3 @@ pub mod provision;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod zdb;

@@ -20,8 +20,8 @@ use provisiond::chain::ChainView;
 use provisiond::engine::Engine;
 use provisiond::events;
 use provisiond::kyc::Kyc;
+use provisiond::provision::zdb::ZdbSetup;
 use provisiond::store::Store;
-use provisiond::zdb::ZdbSetup;
 
 #[derive(Parser)]
 #[command(

@@ -30,8 +30,8 @@ use crate::api::{Api, ChainKeys};
 use crate::chain::ChainView;
 use crate::engine::Engine;
 use crate::events;
+use crate::provision::zdb::ZdbSetup;
 use crate::store::Store;
-use crate::zdb::ZdbSetup;
 
 pub const TFT: u128 = 10_000_000;
 

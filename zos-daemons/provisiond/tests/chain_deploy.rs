@@ -671,10 +671,10 @@ async fn zdb_namespaces_one_process_per_hdd_pool() {
 
     // A job cut short after NSNEW leaves a namespace with 0-db's defaults (public, no
     // password, no size limit): re-provisioning puts the workload's settings back.
-    let settings: provisiond::zdb::Settings = serde_json::from_slice(
+    let settings: provisiond::provision::zdb::Settings = serde_json::from_slice(
         &std::fs::read(
             std::path::Path::new(&storage.volume_usage(&service).await.unwrap().path)
-                .join(provisiond::zdb::SETTINGS),
+                .join(provisiond::provision::zdb::SETTINGS),
         )
         .unwrap(),
     )

@@ -5,14 +5,17 @@
 //!
 //! Layout: `resp` (framing), `commands` (command set and sessions), `server` (sockets),
 //! `engine` (all namespaces), `namespace` (one namespace's files and indexes), `format`
-//! (on-disk structures), `crc` (0-db's CRC-32C), `check` (offline verify/rebuild), `config`.
+//! (on-disk structures), `crc` (0-db's CRC-32C), `check` (offline verify/rebuild), `config`;
+//! `info` (NSINFO's text, typed) and `admin` (the async admin client the node uses).
 
+pub mod admin;
 pub mod check;
 pub mod commands;
 pub mod config;
 pub mod crc;
 pub mod engine;
 pub mod format;
+pub mod info;
 pub mod namespace;
 pub mod resp;
 pub mod server;

@@ -2,6 +2,7 @@
 //! property), NSJUMP, RELOAD, FLUSH.
 
 use super::*;
+use crate::info::{Files, NamespaceInfo};
 
 pub(super) fn cmd_select(c: &mut Ctx, r: &Req) {
     if r.argc() < 2 {
@@ -231,70 +232,34 @@ pub(super) fn cmd_nsinfo(c: &mut Ctx, r: &Req) {
         c.err("Namespace not found");
         return;
     };
-    use std::fmt::Write;
-    let mut t = String::with_capacity(1024);
-    let yn = |b: bool| if b { "yes" } else { "no" };
-    let mb = |v: u64| v as f64 / (1024.0 * 1024.0);
-    let _ = write!(
-        t,
-        "# namespace\nname: {}\nentries: {}\npublic: {}\nworm: {}\nlocked: {}\npassword: {}\n\
-data_size_bytes: {}\ndata_size_mb: {:.2}\ndata_limits_bytes: {}\nindex_size_bytes: {}\n\
-index_size_kb: {:.2}\nnext_internal_id: 0x{:08x}\nmode: {}\n\
-stats_index_io_errors: {}\nstats_index_io_error_last: {}\nstats_index_faults: 0\n\
-stats_data_io_errors: {}\nstats_data_io_error_last: {}\nstats_data_faults: 0\n",
-        ns.name,
-        ns.entries,
-        yn(ns.public),
-        yn(ns.worm),
-        yn(ns.lock != Lock::Unlocked),
-        yn(ns.password.is_some()),
-        ns.datasize,
-        mb(ns.datasize),
-        ns.maxsize,
-        ns.index_size,
-        ns.index_size as f64 / 1024.0,
-        ns.next_entry().swap_bytes(),
-        ns.mode().name(),
-        ns.io.index_errors,
-        ns.io.index_last_error,
-        ns.io.data_errors,
-        ns.io.data_last_error,
-    );
-    if ns.maxsize > 0 {
-        let _ = writeln!(
-            t,
-            "space_available: {}",
-            ns.maxsize.saturating_sub(ns.datasize)
-        );
-    }
-    if let Some(f) = free_space(ns.index_dir()) {
-        let _ = write!(
-            t,
-            "index_disk_freespace_bytes: {f}\nindex_disk_freespace_mb: {:.2}\n",
-            mb(f)
-        );
-    }
-    if let Some(f) = free_space(ns.data_dir()) {
-        let _ = write!(
-            t,
-            "data_disk_freespace_bytes: {f}\ndata_disk_freespace_mb: {:.2}\n",
-            mb(f)
-        );
-    }
-    if admin {
-        let _ = write!(
-            t,
-            "data_path: {}\ndata_active: {}\nindex_path: {}\nindex_active: {}\n\
-data_current_id: {}\ndata_current_offset: {}\n",
-            ns.data_dir().display(),
-            ns.data_active().display(),
-            ns.index_dir().display(),
-            ns.index_active().display(),
-            ns.data_current_id(),
-            ns.data_current_offset()
-        );
-    }
-    resp::bulk(c.out, t.as_bytes());
+    let info = NamespaceInfo {
+        name: ns.name.clone(),
+        entries: ns.entries,
+        public: ns.public,
+        worm: ns.worm,
+        locked: ns.lock != Lock::Unlocked,
+        password: ns.password.is_some(),
+        data_size_bytes: ns.datasize,
+        data_limits_bytes: ns.maxsize,
+        index_size_bytes: ns.index_size,
+        next_internal_id: ns.next_entry().swap_bytes(),
+        mode: ns.mode(),
+        index_io_errors: ns.io.index_errors,
+        index_io_error_last: ns.io.index_last_error,
+        data_io_errors: ns.io.data_errors,
+        data_io_error_last: ns.io.data_last_error,
+        index_disk_free: free_space(ns.index_dir()),
+        data_disk_free: free_space(ns.data_dir()),
+        files: admin.then(|| Files {
+            data_path: ns.data_dir().to_path_buf(),
+            data_active: ns.data_active(),
+            index_path: ns.index_dir().to_path_buf(),
+            index_active: ns.index_active(),
+            data_current_id: ns.data_current_id(),
+            data_current_offset: ns.data_current_offset(),
+        }),
+    };
+    resp::bulk(c.out, info.render().as_bytes());
 }
 
 pub(super) fn cmd_nsjump(c: &mut Ctx) {

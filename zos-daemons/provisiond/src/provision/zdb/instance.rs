@@ -1,5 +1,6 @@
 //! One zdb process: the storaged volume it serves from (one per HDD pool), its settings file,
-//! its init service, and an admin session over its unix socket.
+//! its init service, and its admin client (zdb's own, one kept connection over the unix
+//! socket).
 //!
 //! The volume `zdb-<pool>` holds zdb's `data/` and `index/` and, beside them, [`SETTINGS`]: the
 //! port and admin password of this process (mode 0600). Keeping them with the data makes a
@@ -9,13 +10,13 @@
 //!
 //! Never touches zdb's own files; only zdb does.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use zdb::admin::AdminClient;
 use zos_init_control::{AsyncClient, ClientError, ControlError, Request};
 
 use super::{failed, ZdbSetup};
@@ -47,6 +48,8 @@ pub struct Instance {
     /// The volume's directory.
     pub path: PathBuf,
     pub settings: Settings,
+    /// The admin session (clones share its connection).
+    pub admin: AdminClient,
 }
 
 impl Instance {
@@ -56,19 +59,21 @@ impl Instance {
     }
 
     /// Reads the settings in `path`, or makes them (a free port, a new password) and keeps them.
+    /// `admin` gives the client for a socket and password (the manager keeps one per zdb).
     pub fn open(
         volume: String,
         pool: String,
         path: PathBuf,
         ports_taken: &[u16],
-        first_port: u16,
+        setup: &ZdbSetup,
+        admin: impl FnOnce(PathBuf, &str) -> AdminClient,
     ) -> Result<Instance, ProvisionError> {
         let file = path.join(SETTINGS);
         let settings = match std::fs::read(&file) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| failed(format!("{}: {e}", file.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let port = (first_port..=u16::MAX)
+                let port = (setup.first_port..=u16::MAX)
                     .find(|p| !ports_taken.contains(p))
                     .ok_or_else(|| failed("no port left for another zdb"))?;
                 let settings = Settings {
@@ -81,24 +86,22 @@ impl Instance {
             }
             Err(e) => return Err(failed(format!("{}: {e}", file.display()))),
         };
+        let admin = admin(socket_of(setup, &volume), &settings.admin);
         Ok(Instance {
             volume,
             pool,
             path,
             settings,
+            admin,
         })
-    }
-
-    pub fn socket(&self, setup: &ZdbSetup) -> PathBuf {
-        setup.run_dir.join(format!("{}.sock", self.volume))
     }
 
     /// Makes the init run this zdb (service file + `monitor`), then waits until it answers.
     pub async fn ensure_running(&self, setup: &ZdbSetup) -> Result<(), ProvisionError> {
-        let socket = self.socket(setup);
-        if ping(&socket).is_ok() {
+        if self.admin.ping().await.is_ok() {
             return Ok(());
         }
+        let socket = self.admin.socket();
         std::fs::create_dir_all(&setup.run_dir).map_err(failed)?;
         let service = setup.services.join(format!("{}.yaml", self.volume));
         let text = format!(
@@ -127,7 +130,7 @@ impl Instance {
             Err(e) => return Err(failed(e)),
         }
         let start = Instant::now();
-        while ping(&socket).is_err() {
+        while self.admin.ping().await.is_err() {
             if start.elapsed() > START_TIMEOUT {
                 return Err(failed(format!(
                     "{} did not start within {} s",
@@ -168,122 +171,24 @@ impl Instance {
         }
     }
 
-    /// Runs `f` on a connection authenticated as admin, off the async threads.
-    async fn session<T: Send + 'static>(
-        &self,
-        setup: &ZdbSetup,
-        f: impl FnOnce(&mut redis::Connection) -> Result<T, ProvisionError> + Send + 'static,
-    ) -> Result<T, ProvisionError> {
-        let socket = self.socket(setup);
-        let admin = self.settings.admin.clone();
-        tokio::task::spawn_blocking(move || {
-            let client =
-                redis::Client::open(format!("unix://{}", socket.display())).map_err(failed)?;
-            let mut con = client.get_connection().map_err(failed)?;
-            let _: () = redis::cmd("AUTH")
-                .arg(&admin)
-                .query(&mut con)
-                .map_err(failed)?;
-            f(&mut con)
-        })
-        .await
-        .map_err(failed)?
-    }
-
-    /// Runs `commands` as admin; each reply as text. A reply that is an error line fails with
-    /// [`ProvisionError::Refused`] carrying it.
-    pub async fn admin(
-        &self,
-        setup: &ZdbSetup,
-        commands: Vec<Vec<String>>,
-    ) -> Result<Vec<String>, ProvisionError> {
-        self.session(setup, move |con| {
-            let mut out = Vec::new();
-            for c in commands {
-                let mut cmd = redis::cmd(&c[0]);
-                for a in &c[1..] {
-                    cmd.arg(a);
-                }
-                match cmd.query::<redis::Value>(con) {
-                    Ok(v) => out.push(text(&v)),
-                    Err(e)
-                        if e.kind() == redis::ErrorKind::ResponseError || e.detail().is_some() =>
-                    {
-                        // The client splits zdb's error line into a "code" (its first word)
-                        // and a detail; put the line back together.
-                        let line = match (e.code(), e.detail()) {
-                            (Some(code), Some(detail)) => format!("{code} {detail}"),
-                            _ => e.to_string(),
-                        };
-                        return Err(ProvisionError::Refused(format!("zdb {}: {line}", c[0])));
-                    }
-                    Err(e) => return Err(failed(e)),
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    /// NSINFO of `namespace`, `None` when this zdb has no such namespace.
-    pub async fn info(
-        &self,
-        setup: &ZdbSetup,
-        namespace: &str,
-    ) -> Result<Option<String>, ProvisionError> {
-        match self
-            .admin(setup, vec![vec!["NSINFO".into(), namespace.to_string()]])
-            .await
-        {
-            Ok(mut replies) => Ok(replies.pop()),
-            Err(ProvisionError::Refused(m)) if m.contains("Namespace not found") => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The users' namespaces (all but `default`) with their sizes (`maxsize`), bytes.
-    pub async fn namespaces(&self, setup: &ZdbSetup) -> Result<Vec<(String, u64)>, ProvisionError> {
-        let names: Vec<String> = self
-            .session(setup, |con| redis::cmd("NSLIST").query(con).map_err(failed))
-            .await?;
+    pub async fn namespaces(&self) -> Result<Vec<(String, u64)>, ProvisionError> {
         let mut out = Vec::new();
-        for name in names.into_iter().filter(|n| n != "default") {
-            if let Some(info) = self.info(setup, &name).await? {
-                out.push((name, field(&info, "data_limits_bytes").unwrap_or(0)));
+        for name in self.admin.list().await.map_err(failed)? {
+            if name == "default" {
+                continue;
+            }
+            if let Some(info) = self.admin.info(&name).await.map_err(failed)? {
+                out.push((name, info.data_limits_bytes));
             }
         }
         Ok(out)
     }
 }
 
-/// `NSSET <namespace> <property> <value>`.
-pub fn nsset(namespace: &str, property: &str, value: impl Into<String>) -> Vec<String> {
-    vec![
-        "NSSET".into(),
-        namespace.to_string(),
-        property.into(),
-        value.into(),
-    ]
-}
-
-pub fn flag(on: bool) -> String {
-    if on { "1" } else { "0" }.to_string()
-}
-
-/// A numeric `key: value` line of NSINFO.
-pub fn field(info: &str, key: &str) -> Option<u64> {
-    info.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(": ")?.trim().parse().ok())
-}
-
-fn text(v: &redis::Value) -> String {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        redis::Value::SimpleString(s) => s.clone(),
-        redis::Value::Okay => "OK".into(),
-        redis::Value::Int(i) => i.to_string(),
-        other => format!("{other:?}"),
-    }
+/// Where the zdb of `volume` listens for the node.
+fn socket_of(setup: &ZdbSetup, volume: &str) -> PathBuf {
+    setup.run_dir.join(format!("{volume}.sock"))
 }
 
 /// 16 random bytes, hex.
@@ -292,20 +197,6 @@ fn new_password() -> std::io::Result<String> {
     rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut bytes)
         .map_err(std::io::Error::other)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// PING over the unix socket (zdb is up).
-fn ping(socket: &Path) -> std::io::Result<()> {
-    let mut s = UnixStream::connect(socket)?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.write_all(b"*1\r\n$4\r\nPING\r\n")?;
-    let mut buf = [0u8; 16];
-    let n = s.read(&mut buf)?;
-    if buf[..n].starts_with(b"+PONG") {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("no PONG"))
-    }
 }
 
 /// Writes `path` through a temporary file and a rename, with `mode`, synced.

@@ -21,6 +21,7 @@
 
 mod instance;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,8 +33,11 @@ use tokio::sync::Mutex;
 use zbus::Connection;
 use zos_bus::storage::{kind, StorageError, StorageProxy, Volume};
 
-use crate::provision::ProvisionError;
-use instance::{field, flag, nsset, Instance, VOLUME_PREFIX};
+use zdb::admin::{AdminClient, AdminError, Property};
+use zdb::format::Mode;
+
+use super::ProvisionError;
+use instance::{Instance, VOLUME_PREFIX};
 
 pub use instance::{Settings, SETTINGS};
 
@@ -79,9 +83,13 @@ impl ZdbSetup {
 pub struct ZdbManager {
     bus: Connection,
     setup: ZdbSetup,
-    /// Placement reads then changes several zdbs and volumes: one change at a time.
-    lock: Arc<Mutex<()>>,
+    /// Placement reads then changes several zdbs and volumes: one change at a time. Holds the
+    /// admin client of each zdb (by volume), whose connection is kept between jobs.
+    lock: Arc<Mutex<Clients>>,
 }
+
+/// The admin client of each zdb, by volume name.
+type Clients = HashMap<String, AdminClient>;
 
 pub(crate) fn failed(what: impl std::fmt::Display) -> ProvisionError {
     ProvisionError::Storage(format!("zdb: {what}"))
@@ -92,7 +100,7 @@ impl ZdbManager {
         ZdbManager {
             bus,
             setup,
-            lock: Arc::new(Mutex::new(())),
+            lock: Arc::new(Mutex::new(Clients::new())),
         }
     }
 
@@ -104,20 +112,19 @@ impl ZdbManager {
     /// found gets its settings again: a job cut short between NSNEW and the NSSETs must not
     /// leave a private namespace open.
     pub async fn install(&self, id: &WorkloadId, z: &Zdb) -> Result<Value, ProvisionError> {
-        let _one = self.lock.lock().await;
+        let mut clients = self.lock.lock().await;
         let name = id.to_string();
-        let instances = self.instances().await?;
-        let zdb = match self.find(&instances, &name).await? {
+        let instances = self.instances(&mut clients).await?;
+        let zdb = match find(&instances, &name).await? {
             Some(found) => {
                 self.settle_quota(&found, 0).await?;
                 found
             }
             None => {
-                let zdb = self.place(&instances, z.size).await?;
+                let zdb = self.place(&mut clients, &instances, z.size).await?;
                 // Room first: a namespace never exists beyond its zdb's quota.
                 self.settle_quota(&zdb, z.size).await?;
-                zdb.admin(&self.setup, vec![vec!["NSNEW".into(), name.clone()]])
-                    .await?;
+                zdb.admin.create(&name).await.map_err(refused)?;
                 tracing::info!(namespace = %name, pool = %zdb.pool, size = z.size, "zdb namespace created");
                 zdb
             }
@@ -128,8 +135,8 @@ impl ZdbManager {
 
     /// Applies a new size (grow only), password and public flag; the mode cannot change.
     pub async fn update(&self, id: &WorkloadId, z: &Zdb) -> Result<Value, ProvisionError> {
-        let _one = self.lock.lock().await;
-        let (zdb, name) = self.holder(id).await?;
+        let mut clients = self.lock.lock().await;
+        let (zdb, name) = self.holder(&mut clients, id).await?;
         self.configure(&zdb, &name, z, false).await?;
         self.result(&zdb, &name).await
     }
@@ -144,20 +151,25 @@ impl ZdbManager {
         installing: bool,
     ) -> Result<(), ProvisionError> {
         let info = zdb
-            .info(&self.setup, name)
-            .await?
+            .admin
+            .info(name)
+            .await
+            .map_err(failed)?
             .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
-        let size = field(&info, "data_limits_bytes").unwrap_or(0);
-        let seq = info.contains("mode: sequential");
-        let empty = field(&info, "entries") == Some(0);
-        let mut commands = Vec::new();
-        if (z.mode == ZDB_MODE_SEQ) != seq {
-            if !(installing && empty) {
+        let size = info.data_limits_bytes;
+        let mut properties = Vec::new();
+        let wanted = if z.mode == ZDB_MODE_SEQ {
+            Mode::Seq
+        } else {
+            Mode::User
+        };
+        if wanted != info.mode {
+            if !(installing && info.entries == 0) {
                 return Err(ProvisionError::Refused(
                     "the mode of a zdb namespace cannot change".into(),
                 ));
             }
-            commands.push(nsset(name, "mode", if seq { "user" } else { "seq" }));
+            properties.push(Property::Mode(wanted));
         }
         if z.size < size && size != 0 {
             return Err(ProvisionError::Refused(format!(
@@ -168,42 +180,42 @@ impl ZdbManager {
         if z.size > size {
             self.settle_quota(zdb, z.size - size).await?;
         }
-        let password = if z.password.is_empty() {
-            "*".to_string()
-        } else {
-            z.password.clone()
-        };
-        commands.extend([
-            nsset(name, "maxsize", z.size.to_string()),
-            nsset(name, "public", flag(z.public)),
-            nsset(name, "password", password),
+        let password = (!z.password.is_empty()).then(|| z.password.clone());
+        properties.extend([
+            Property::MaxSize(z.size),
+            Property::Public(z.public),
+            Property::Password(password),
         ]);
-        zdb.admin(&self.setup, commands).await.map(|_| ())
+        for property in &properties {
+            zdb.admin.set(name, property).await.map_err(refused)?;
+        }
+        Ok(())
     }
 
     /// Freezes (pause) or thaws the namespace.
     pub async fn pause(&self, id: &WorkloadId, paused: bool) -> Result<(), ProvisionError> {
-        let _one = self.lock.lock().await;
-        let (zdb, name) = self.holder(id).await?;
-        zdb.admin(&self.setup, vec![nsset(&name, "freeze", flag(paused))])
+        let mut clients = self.lock.lock().await;
+        let (zdb, name) = self.holder(&mut clients, id).await?;
+        zdb.admin
+            .set(&name, &Property::Freeze(paused))
             .await
-            .map(|_| ())
+            .map_err(refused)
     }
 
     /// Deletes the namespace and its data; the zdb it leaves empty is stopped and its volume
     /// deleted, otherwise its quota shrinks by the namespace's size.
     pub async fn remove(&self, id: &WorkloadId) -> Result<(), ProvisionError> {
-        let _one = self.lock.lock().await;
+        let mut clients = self.lock.lock().await;
         let name = id.to_string();
-        let instances = self.instances().await?;
-        let Some(zdb) = self.find(&instances, &name).await? else {
+        let instances = self.instances(&mut clients).await?;
+        let Some(zdb) = find(&instances, &name).await? else {
             return Ok(());
         };
-        zdb.admin(&self.setup, vec![vec!["NSDEL".into(), name.clone()]])
-            .await?;
+        zdb.admin.delete(&name).await.map_err(refused)?;
         tracing::info!(namespace = %name, pool = %zdb.pool, "zdb namespace deleted");
-        if zdb.namespaces(&self.setup).await?.is_empty() {
+        if zdb.namespaces().await?.is_empty() {
             zdb.stop(&self.setup).await?;
+            clients.remove(&zdb.volume);
             self.storage().await?.delete_volume(&zdb.volume).await?;
             tracing::info!(pool = %zdb.pool, "zdb stopped: its last namespace is gone");
         } else if let Err(error) = self.settle_quota(&zdb, 0).await {
@@ -214,7 +226,7 @@ impl ZdbManager {
     }
 
     /// Every zdb volume as a running instance.
-    async fn instances(&self) -> Result<Vec<Instance>, ProvisionError> {
+    async fn instances(&self, clients: &mut Clients) -> Result<Vec<Instance>, ProvisionError> {
         let volumes: Vec<_> = self
             .storage()
             .await?
@@ -229,53 +241,59 @@ impl ZdbManager {
             .into_iter()
             .partition(|v| PathBuf::from(&v.path).join(SETTINGS).exists());
         for v in with.into_iter().chain(without) {
-            let zdb = self.start(v, &instances).await?;
+            let zdb = self.start(clients, v, &instances).await?;
             instances.push(zdb);
         }
         Ok(instances)
     }
 
-    /// Runs the zdb of `volume`; a new one takes a port none of `others` has.
-    async fn start(&self, volume: Volume, others: &[Instance]) -> Result<Instance, ProvisionError> {
+    /// Runs the zdb of `volume`; a new one takes a port none of `others` has. Its admin client
+    /// is the one kept for the volume, unless the socket or password changed.
+    async fn start(
+        &self,
+        clients: &mut Clients,
+        volume: Volume,
+        others: &[Instance],
+    ) -> Result<Instance, ProvisionError> {
         let taken: Vec<u16> = others.iter().map(|i| i.settings.port).collect();
+        let name = volume.name.clone();
         let zdb = Instance::open(
             volume.name,
             volume.pool,
             PathBuf::from(volume.path),
             &taken,
-            self.setup.first_port,
+            &self.setup,
+            |socket, password| match clients.get(&name) {
+                Some(kept) if kept.is_for(&socket, password) => kept.clone(),
+                _ => AdminClient::new(socket, password),
+            },
         )?;
+        clients.insert(name, zdb.admin.clone());
         zdb.ensure_running(&self.setup).await?;
         Ok(zdb)
     }
 
     /// The zdb holding the namespace of workload `id`, and the namespace's name.
-    async fn holder(&self, id: &WorkloadId) -> Result<(Instance, String), ProvisionError> {
+    async fn holder(
+        &self,
+        clients: &mut Clients,
+        id: &WorkloadId,
+    ) -> Result<(Instance, String), ProvisionError> {
         let name = id.to_string();
-        let zdb = self
-            .find(&self.instances().await?, &name)
+        let zdb = find(&self.instances(clients).await?, &name)
             .await?
             .ok_or_else(|| failed(format!("namespace {name} is gone")))?;
         Ok((zdb, name))
     }
 
-    /// The zdb that has namespace `name`.
-    async fn find(
-        &self,
-        instances: &[Instance],
-        name: &str,
-    ) -> Result<Option<Instance>, ProvisionError> {
-        for zdb in instances {
-            if zdb.info(&self.setup, name).await?.is_some() {
-                return Ok(Some(zdb.clone()));
-            }
-        }
-        Ok(None)
-    }
-
     /// The zdb for a new namespace of `size`: the running one whose pool has the most room,
     /// else a new one on the HDD pool with the most room.
-    async fn place(&self, instances: &[Instance], size: u64) -> Result<Instance, ProvisionError> {
+    async fn place(
+        &self,
+        clients: &mut Clients,
+        instances: &[Instance],
+        size: u64,
+    ) -> Result<Instance, ProvisionError> {
         let storage = self.storage().await?;
         let mut pools: Vec<_> = storage
             .pools()
@@ -300,18 +318,13 @@ impl ZdbManager {
         let volume = storage
             .create_volume_on(&pool.name, &Instance::volume_of(&pool.name), size)
             .await?;
-        self.start(volume, instances).await
+        self.start(clients, volume, instances).await
     }
 
     /// Sets the zdb volume's quota to the sum of its namespaces' sizes plus `extra` (room for
     /// a namespace about to be made or grown).
     async fn settle_quota(&self, zdb: &Instance, extra: u64) -> Result<(), ProvisionError> {
-        let sum: u64 = zdb
-            .namespaces(&self.setup)
-            .await?
-            .iter()
-            .map(|(_, size)| size)
-            .sum();
+        let sum: u64 = zdb.namespaces().await?.iter().map(|(_, size)| size).sum();
         let storage = self.storage().await?;
         let used = storage.volume_usage(&zdb.volume).await?.used;
         let quota = (sum + extra).max(used).max(1);
@@ -338,5 +351,25 @@ impl ZdbManager {
             .await
             .map(|s| s.ips())
             .unwrap_or_default()
+    }
+}
+
+/// The zdb that has namespace `name`.
+async fn find(instances: &[Instance], name: &str) -> Result<Option<Instance>, ProvisionError> {
+    for zdb in instances {
+        if zdb.admin.info(name).await.map_err(failed)?.is_some() {
+            return Ok(Some(zdb.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// zdb's refusal as the workload's error (`zdb NSSET: ...`), anything else as a failure.
+fn refused(e: AdminError) -> ProvisionError {
+    match e {
+        AdminError::Refused { command, message } => {
+            ProvisionError::Refused(format!("zdb {command}: {message}"))
+        }
+        other => failed(other),
     }
 }
