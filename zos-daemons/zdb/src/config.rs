@@ -11,7 +11,7 @@ use thiserror::Error;
 use crate::engine::Settings;
 use crate::format::Mode;
 use crate::namespace::Durability;
-use crate::server::ServerConfig;
+use crate::server::{Limits, ServerConfig, MIN_BUFFER_BUDGET};
 
 pub const DEFAULT_DATASIZE: u64 = 256 * 1024 * 1024;
 pub const MIN_DATASIZE: u64 = 512 * 1024;
@@ -25,6 +25,8 @@ pub enum ConfigError {
     Datasize(u64),
     #[error("--protect needs --admin")]
     ProtectWithoutAdmin,
+    #[error("--max-buffer-bytes {0} cannot hold the largest request and reply ({MIN_BUFFER_BUDGET} bytes; 0 = no limit)")]
+    Budget(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,6 +82,22 @@ pub struct Args {
     /// fsync on a write when the last fsync is older than this many seconds.
     #[arg(long)]
     pub synctime: Option<u64>,
+    /// TCP connections at once (0 = no limit).
+    #[arg(long, default_value_t = Limits::default().max_clients)]
+    pub max_clients: usize,
+    /// TCP connections at once from one IPv4 address or IPv6 /64 (0 = no limit).
+    #[arg(long, default_value_t = Limits::default().max_clients_per_peer)]
+    pub max_clients_per_ip: usize,
+    /// Seconds a request may take to arrive whole, and its reply to be taken (0 = no limit).
+    #[arg(long, default_value_t = Limits::default().request_timeout.as_secs())]
+    pub request_timeout: u64,
+    /// Seconds a connection may stay without a request (0 = no limit).
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs())]
+    pub idle_timeout: u64,
+    /// Bytes of request and reply buffers beyond each connection's base, all connections
+    /// together (0 = no limit).
+    #[arg(long, default_value_t = Limits::default().max_buffer_bytes)]
+    pub max_buffer_bytes: usize,
     /// Debug logs.
     #[arg(long, short)]
     pub verbose: bool,
@@ -92,6 +110,9 @@ impl Args {
         }
         if self.protect && self.admin.is_none() {
             return Err(ConfigError::ProtectWithoutAdmin);
+        }
+        if self.max_buffer_bytes != 0 && self.max_buffer_bytes < MIN_BUFFER_BUDGET {
+            return Err(ConfigError::Budget(self.max_buffer_bytes));
         }
         let ip: IpAddr = self
             .listen
@@ -127,6 +148,13 @@ impl Args {
             },
             tcp,
             unix: self.socket,
+            limits: Limits {
+                max_clients: self.max_clients,
+                max_clients_per_peer: self.max_clients_per_ip,
+                request_timeout: Duration::from_secs(self.request_timeout),
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+                max_buffer_bytes: self.max_buffer_bytes,
+            },
         })
     }
 }
@@ -201,6 +229,16 @@ mod tests {
             parse(&["--listen", "nope"]),
             Err(ConfigError::Listen(_))
         ));
+        assert!(matches!(
+            parse(&["--max-buffer-bytes", "1000"]),
+            Err(ConfigError::Budget(1000))
+        ));
+        let l = parse(&["--max-clients-per-ip", "3", "--request-timeout", "0"])
+            .unwrap()
+            .limits;
+        assert_eq!(l.max_clients_per_peer, 3);
+        assert_eq!(l.request_timeout, Duration::ZERO);
+        assert_eq!(parse(&[]).unwrap().limits, Limits::default());
         let c = parse(&["--admin", "pw", "--protect", "--maxsize", "99"]).unwrap();
         assert_eq!(c.settings.admin.as_deref(), Some(&b"pw"[..]));
         assert!(c.settings.protect);

@@ -163,6 +163,13 @@ impl Engine {
                 }
             }
         }
+        names.retain(|n| {
+            let kept = n == DEFAULT_NS || Namespace::exists_in(&root, n);
+            if !kept {
+                tracing::warn!(namespace = %n, "skipped: a directory without a descriptor or an index (an interrupted NSNEW)");
+            }
+            kept
+        });
         names.sort();
         if let Some(i) = names.iter().position(|n| n == DEFAULT_NS) {
             names.remove(i);
@@ -259,6 +266,8 @@ impl Engine {
             return Ok(());
         };
         let (gen, lock) = (old.generation, old.lock);
+        let (access, password) = (old.access_gen, old.password_gen);
+        let (old_password, old_public) = (old.password.clone(), old.public);
         let mut ns = Namespace::open(
             &self.settings.index_root,
             &self.settings.data_root,
@@ -271,6 +280,10 @@ impl Engine {
         if name == DEFAULT_NS {
             self.apply_default_settings(&mut ns);
         }
+        // Sessions keep what they proved unless the files said otherwise.
+        ns.password_gen = password + u64::from(ns.password != old_password);
+        ns.access_gen =
+            access + u64::from(ns.password != old_password || ns.public != old_public);
         self.namespaces.insert(name.to_string(), ns);
         Ok(())
     }

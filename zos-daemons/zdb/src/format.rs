@@ -18,6 +18,9 @@ pub const NS_VERSION: u32 = 1;
 pub const CURSOR_LEN: usize = 17;
 pub const EKEY_LEN: usize = 8;
 pub const SEQ_KEY_LEN: usize = 8;
+/// The largest payload an entry holds: what one SET accepts (0-db's limit too). A length above
+/// it read from a file or a crafted location is damage, never a size to allocate.
+pub const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
 /// Size of one sequential-mode index slot (entry + 8-byte id).
 pub const SEQ_SLOT_LEN: usize = INDEX_ITEM_LEN + SEQ_KEY_LEN;
 

@@ -3,7 +3,7 @@
 //! request: it records argument ranges into a caller-owned vector. Never panics on input.
 
 /// Largest single argument accepted (0-db: 8 MiB).
-pub const MAX_BULK: usize = 8 * 1024 * 1024;
+pub const MAX_BULK: usize = crate::format::MAX_PAYLOAD;
 /// Most arguments in one request (0-db: 1024).
 pub const MAX_ARGS: usize = 1024;
 /// Cap on one whole request, so a client cannot make us buffer 1024 x 8 MiB.
@@ -134,6 +134,34 @@ pub fn parse(buf: &[u8], args: &mut Vec<(usize, usize)>) -> Result<Option<usize>
     Ok(Some(pos))
 }
 
+/// How many bytes the incomplete request at the front of `buf` needs in all, as far as its
+/// headers tell (at least `buf.len()`): the server reserves that much before reading on, and
+/// refuses early a request too large for the session. Headers that do not parse count as what
+/// is there ([`parse`] refuses them).
+pub fn pending(buf: &[u8]) -> usize {
+    let declared = (|| {
+        if buf.first() != Some(&b'*') {
+            return None;
+        }
+        let (count, mut pos) = line(buf, 1).ok()??;
+        for _ in 0..count.clamp(0, MAX_ARGS as i64) {
+            if buf.get(pos) != Some(&b'$') {
+                return Some(pos);
+            }
+            let Ok(Some((len, after))) = line(buf, pos + 1) else {
+                return Some(pos + 1);
+            };
+            let len = usize::try_from(len).ok()?.min(MAX_BULK);
+            pos = after.saturating_add(len + 2);
+            if pos > buf.len() {
+                return Some(pos);
+            }
+        }
+        Some(pos)
+    })();
+    declared.unwrap_or(0).min(MAX_REQUEST + MAX_LINE).max(buf.len())
+}
+
 pub fn simple(out: &mut Vec<u8>, s: &str) {
     out.push(b'+');
     out.extend_from_slice(s.as_bytes());
@@ -234,6 +262,18 @@ mod tests {
             Err(RespError::PayloadTooBig)
         );
         assert_eq!(parse(b"*1\r\n$-1\r\n", &mut a), Err(RespError::Malformed));
+    }
+
+    #[test]
+    fn pending_tells_the_declared_size() {
+        assert_eq!(pending(b""), 0);
+        assert_eq!(pending(b"*2\r\n"), 4);
+        assert_eq!(pending(b"*2\r\n$3\r\nGET\r\n$100\r\n"), 13 + 6 + 102);
+        // a complete first argument, the second's header not yet there
+        assert_eq!(pending(b"*2\r\n$3\r\nGET\r\n"), 13);
+        assert!(pending(b"*1\r\n$8388608\r\n") > MAX_BULK);
+        assert!(pending(b"*1\r\n$8388608\r\n") <= MAX_REQUEST + MAX_LINE);
+        assert_eq!(pending(b"PING"), 4);
     }
 
     #[test]

@@ -3,25 +3,101 @@
 //! output buffer (both reused, so the hot path does not allocate per request). Commands run
 //! against the shared `Engine` under one lock, first on the event loop with reads served from
 //! the page cache only (`namespace::nowait`); a request that would wait for the disk, or that
-//! creates or fsyncs files, runs inside `block_in_place`, so a slow disk never stalls the
-//! other connections.
+//! creates or fsyncs files, runs inside `block_in_place`. The event loop never waits for the
+//! lock: when a request running elsewhere holds it, the next one moves off the loop too.
+//!
+//! One connection policy ([`Limits`]), all here: TCP connections per peer (an IPv4 address or
+//! an IPv6 /64) and in total; a deadline for a request to arrive whole and for its reply to be
+//! taken; an idle timeout; a cap on a request before the session may write; one budget of
+//! bytes for every buffer beyond a connection's small base, reserved before the buffer grows
+//! (a connection waits for room up to its deadline); a pause after a wrong password and a
+//! per-peer lockout after too many. Unix-socket clients (the node itself) are counted apart and
+//! never locked out.
 //! Owns the sockets; storage semantics belong to `commands`/`namespace`.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Semaphore};
 
-use crate::commands::{self, Action, Req, Session};
+use crate::commands::{self, Action, Req, Session, MAX_REPLY, SMALL_REPLY};
 use crate::engine::{Engine, EngineError, Settings};
 use crate::namespace::nowait;
 use crate::resp::{self, RespError};
+
+/// What every connection may buffer without reserving: its input buffer, and its output
+/// buffer up to [`OUT_FLUSH`] plus one small reply.
+const IN_BASE: usize = 64 * 1024;
+/// A batch of pipelined replies is sent once it passes this.
+const OUT_FLUSH: usize = 64 * 1024;
+/// The largest request a session that may not write (nor is admin) may send: MGET of 1023
+/// keys of 255 bytes fits; an 8 MiB SET it could not run anyway does not.
+pub const PREAUTH_MAX_REQUEST: usize = 512 * 1024;
+/// The smallest budget that can hold the largest request and the largest reply at once.
+pub const MIN_BUFFER_BUDGET: usize = resp::MAX_REQUEST + MAX_REPLY;
+/// After a wrong password the connection pauses this long before its next request.
+const GUESS_PAUSE: Duration = Duration::from_millis(100);
+/// Wrong passwords a peer may send in one window before none of its passwords is checked
+/// until the window ends.
+const GUESSES_PER_WINDOW: u32 = 10;
+const GUESS_WINDOW: Duration = Duration::from_secs(60);
+
+/// The connection policy. A zero means no limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// TCP connections at once.
+    pub max_clients: usize,
+    /// TCP connections at once from one IPv4 address or IPv6 /64.
+    pub max_clients_per_peer: usize,
+    /// How long a request may take to arrive whole, and its reply to be taken.
+    pub request_timeout: Duration,
+    /// How long a connection may stay without a request.
+    pub idle_timeout: Duration,
+    /// Bytes of buffers beyond each connection's base, all connections together.
+    pub max_buffer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 1024,
+            max_clients_per_peer: 64,
+            request_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(600),
+            max_buffer_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Who a connection counts against: an IPv4 address, an IPv6 /64 (one site's addresses), or
+/// the unix socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Peer {
+    Ip(IpAddr),
+    Local,
+}
+
+impl Peer {
+    fn of(addr: SocketAddr) -> Peer {
+        match addr.ip() {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Peer::Ip(IpAddr::V4(v4)),
+                None => Peer::Ip(IpAddr::V6(Ipv6Addr::from(
+                    u128::from(v6) & !((1u128 << 64) - 1),
+                ))),
+            },
+            ip => Peer::Ip(ip),
+        }
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -41,6 +117,7 @@ pub struct ServerConfig {
     pub settings: Settings,
     pub tcp: Option<SocketAddr>,
     pub unix: Option<PathBuf>,
+    pub limits: Limits,
 }
 
 /// (namespace generation, command name) of every executed command, for WAIT.
@@ -52,11 +129,21 @@ struct Shared {
     events: broadcast::Sender<Event>,
     rx: Arc<AtomicU64>,
     tx: Arc<AtomicU64>,
+    limits: Arc<Limits>,
+    tcp_clients: Arc<AtomicUsize>,
+    per_peer: Arc<Mutex<HashMap<Peer, usize>>>,
+    /// Bytes of buffers beyond the connections' base (None: no budget).
+    budget: Option<Arc<Semaphore>>,
+    guesses: Arc<Mutex<Guesses>>,
 }
 
 fn lock(e: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
     // A panic while holding the lock must not take the server down with it.
     e.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs `f` where blocking is allowed: inside `block_in_place` on a multi-thread runtime.
@@ -66,6 +153,120 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
             tokio::task::block_in_place(f)
         }
         _ => f(),
+    }
+}
+
+/// `f` within `limit` (none when zero); None when it ran out.
+async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    if limit.is_zero() {
+        Some(f.await)
+    } else {
+        tokio::time::timeout(limit, f).await.ok()
+    }
+}
+
+/// Wrong passwords per peer in the current window.
+#[derive(Default)]
+struct Guesses {
+    peers: HashMap<Peer, (Instant, u32)>,
+}
+
+impl Guesses {
+    fn locked(&self, peer: Peer) -> bool {
+        self.peers.get(&peer).is_some_and(|(start, n)| {
+            start.elapsed() < GUESS_WINDOW && *n >= GUESSES_PER_WINDOW
+        })
+    }
+
+    fn record(&mut self, peer: Peer) {
+        if self.peers.len() >= 65_536 {
+            self.peers.retain(|_, (start, _)| start.elapsed() < GUESS_WINDOW);
+        }
+        let e = self.peers.entry(peer).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= GUESS_WINDOW {
+            *e = (Instant::now(), 0);
+        }
+        e.1 += 1;
+    }
+}
+
+/// Bytes one connection holds from the budget; given back on drop.
+struct Held {
+    budget: Option<Arc<Semaphore>>,
+    bytes: usize,
+}
+
+impl Held {
+    /// Holds `bytes` in all, waiting for room up to `limit`; false when there was none.
+    async fn grow_to(&mut self, bytes: usize, limit: Duration) -> bool {
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        if bytes <= self.bytes {
+            return true;
+        }
+        let Ok(more) = u32::try_from(bytes - self.bytes) else {
+            return false;
+        };
+        match within(limit, budget.clone().acquire_many_owned(more)).await {
+            Some(Ok(permit)) => {
+                permit.forget();
+                self.bytes = bytes;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.add_permits(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A TCP connection's place in the counts; given back on drop.
+struct Slot {
+    sh: Shared,
+    peer: Peer,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.sh.tcp_clients.fetch_sub(1, Ordering::Relaxed);
+        let mut peers = guard(&self.sh.per_peer);
+        if let Some(n) = peers.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                peers.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// A place for a new TCP connection from `peer`, if the limits leave one.
+    fn admit(&self, peer: Peer) -> Option<Slot> {
+        let l = &self.limits;
+        let mut peers = guard(&self.per_peer);
+        let of_peer = peers.get(&peer).copied().unwrap_or(0);
+        if (l.max_clients_per_peer > 0 && of_peer >= l.max_clients_per_peer)
+            || (l.max_clients > 0 && self.tcp_clients.load(Ordering::Relaxed) >= l.max_clients)
+        {
+            return None;
+        }
+        *peers.entry(peer).or_default() += 1;
+        self.tcp_clients.fetch_add(1, Ordering::Relaxed);
+        Some(Slot {
+            sh: self.clone(),
+            peer,
+        })
     }
 }
 
@@ -106,12 +307,22 @@ impl Server {
         }
         let (events, _) = broadcast::channel(1024);
         let (rx, tx) = (engine.net_rx.clone(), engine.net_tx.clone());
+        let budget = (cfg.limits.max_buffer_bytes > 0).then(|| {
+            Arc::new(Semaphore::new(
+                cfg.limits.max_buffer_bytes.min(Semaphore::MAX_PERMITS),
+            ))
+        });
         Ok(Server {
             shared: Shared {
                 engine: Arc::new(Mutex::new(engine)),
                 events,
                 rx,
                 tx,
+                limits: Arc::new(cfg.limits),
+                tcp_clients: Arc::new(AtomicUsize::new(0)),
+                per_peer: Arc::new(Mutex::new(HashMap::new())),
+                budget,
+                guesses: Arc::new(Mutex::new(Guesses::default())),
             },
             tcp,
             unix,
@@ -132,17 +343,25 @@ impl Server {
             };
             loop {
                 match l.accept().await {
-                    Ok((sock, peer)) => {
+                    Ok((sock, addr)) => {
+                        let peer = Peer::of(addr);
+                        let Some(slot) = s1.admit(peer) else {
+                            // Told why, without waiting for the peer to read it.
+                            let _ = sock.try_write(b"-Too many connections\r\n");
+                            tracing::debug!(%addr, "connection refused: limit reached");
+                            continue;
+                        };
                         let _ = sock.set_nodelay(true);
                         let sh = s1.clone();
                         tokio::spawn(async move {
-                            tracing::debug!(%peer, "client connected");
-                            connection(sh, sock).await;
+                            tracing::debug!(%addr, "client connected");
+                            connection(sh, sock, peer).await;
+                            drop(slot);
                         });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
             }
@@ -157,11 +376,11 @@ impl Server {
                 match l.accept().await {
                     Ok((sock, _)) => {
                         let sh = s2.clone();
-                        tokio::spawn(connection(sh, sock));
+                        tokio::spawn(connection(sh, sock, Peer::Local));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
             }
@@ -243,10 +462,18 @@ impl Drop for ServerHandle {
     }
 }
 
+/// What the connection does after running what was buffered.
 enum Step {
-    Continue,
+    /// Everything complete ran: read more.
+    Read,
+    /// The replies passed [`OUT_FLUSH`]: send them, then run the rest before reading.
+    More,
     Close,
-    Wait(&'static str, u64, std::time::Duration),
+    Wait(&'static str, u64, Duration),
+    /// A wrong password: pause, count it for the peer, then go on.
+    AuthFailed,
+    /// The next request needs this much reply room first.
+    NeedRoom(usize),
 }
 
 /// The buffered requests of one connection and where their replies go.
@@ -263,15 +490,29 @@ struct Batch<'a> {
 impl Batch<'_> {
     /// Executes complete requests from `consumed` on, under the engine lock. `inline`: on the
     /// event loop, with reads that do not wait; stops with `None` at the first request that
-    /// must run where blocking is allowed (not executed, no reply written).
+    /// must run where blocking is allowed (not executed, no reply written), or when another
+    /// thread holds the lock (the event loop never waits for it).
     fn run(&mut self, inline: bool) -> Option<Step> {
         let mut eng: Option<MutexGuard<'_, Engine>> = None;
         loop {
             let rest = &self.buf[*self.consumed..];
             match resp::parse(rest, self.ranges) {
-                Ok(None) => return Some(Step::Continue),
+                Ok(None) => return Some(Step::Read),
                 Ok(Some(n)) => {
-                    let e = eng.get_or_insert_with(|| lock(self.engine));
+                    if eng.is_none() {
+                        eng = Some(if inline {
+                            match self.engine.try_lock() {
+                                Ok(g) => g,
+                                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                                Err(TryLockError::WouldBlock) => return None,
+                            }
+                        } else {
+                            lock(self.engine)
+                        });
+                    }
+                    let Some(e) = eng.as_mut() else {
+                        return None;
+                    };
                     let req = Req {
                         buf: rest,
                         ranges: self.ranges,
@@ -291,21 +532,25 @@ impl Batch<'_> {
                     } else {
                         commands::execute(e, self.session, &req, self.out)
                     };
+                    if let Action::NeedRoom(bytes) = o.action {
+                        return Some(Step::NeedRoom(bytes));
+                    }
                     *self.consumed += n;
                     if let Some(cmd) = o.executed {
                         self.fired.push((o.generation, cmd));
                     }
                     match o.action {
-                        Action::Continue => {}
+                        Action::Continue | Action::NeedRoom(_) => {}
                         Action::Close => return Some(Step::Close),
                         Action::Wait {
                             command,
                             generation,
                             timeout,
                         } => return Some(Step::Wait(command, generation, timeout)),
+                        Action::AuthFailed => return Some(Step::AuthFailed),
                     }
-                    if self.out.len() > 4 * 1024 * 1024 {
-                        return Some(Step::Continue);
+                    if self.out.len() > OUT_FLUSH {
+                        return Some(Step::More);
                     }
                 }
                 Err(err) => {
@@ -317,7 +562,7 @@ impl Batch<'_> {
                     return Some(if err.close() {
                         Step::Close
                     } else {
-                        Step::Continue
+                        Step::Read
                     });
                 }
             }
@@ -325,22 +570,34 @@ impl Batch<'_> {
     }
 }
 
-async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S, peer: Peer) {
     let mut session = {
         let mut e = lock(&sh.engine);
         e.stats.clients += 1;
         Session::new(&e)
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let limits = sh.limits.clone();
+    let mut buf: Vec<u8> = Vec::with_capacity(IN_BASE);
+    let mut out: Vec<u8> = Vec::with_capacity(OUT_FLUSH + SMALL_REPLY);
     let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(16);
     let mut fired: Vec<Event> = Vec::with_capacity(16);
+    let mut held_in = Held {
+        budget: sh.budget.clone(),
+        bytes: 0,
+    };
+    let mut held_out = Held {
+        budget: sh.budget.clone(),
+        bytes: 0,
+    };
+    // When the request now being received began to arrive.
+    let mut started: Option<Instant> = None;
     loop {
         // Execute every complete request already buffered (pipelining): on this thread while
         // the page cache has what they read, the rest where blocking is allowed.
         let mut consumed = 0usize;
-        let mut step = Step::Continue;
+        let mut step = Step::Read;
         if !buf.is_empty() {
+            session.auth_locked = peer != Peer::Local && guard(&sh.guesses).locked(peer);
             let mut batch = Batch {
                 engine: &sh.engine,
                 session: &mut session,
@@ -352,7 +609,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) 
             };
             step = match batch.run(true) {
                 Some(step) => step,
-                None => blocking(|| batch.run(false)).unwrap_or(Step::Continue),
+                None => blocking(|| batch.run(false)).unwrap_or(Step::Read),
             };
         }
         if sh.events.receiver_count() > 0 {
@@ -363,20 +620,26 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) 
         fired.clear();
         if consumed > 0 {
             buf.drain(..consumed);
-            if buf.is_empty() && buf.capacity() > 1024 * 1024 {
-                // a large SET is done: do not keep megabytes per idle connection
-                buf.shrink_to(64 * 1024);
+            started = (!buf.is_empty()).then(Instant::now);
+            if buf.capacity() > IN_BASE && buf.len() <= IN_BASE / 2 {
+                // a large request is done: back to the base, and the budget gets it back
+                buf.shrink_to(IN_BASE);
+                held_in.release();
             }
         }
         if !out.is_empty() {
-            if sock.write_all(&out).await.is_err() {
-                return;
+            match within(limits.request_timeout, sock.write_all(&out)).await {
+                Some(Ok(())) => {}
+                // An error, or a client that does not take its replies in time.
+                _ => return,
             }
             sh.tx.fetch_add(out.len() as u64, Ordering::Relaxed);
             out.clear();
-            if out.capacity() > 1024 * 1024 {
-                out.shrink_to(64 * 1024);
+            if out.capacity() > OUT_FLUSH + SMALL_REPLY {
+                out.shrink_to(OUT_FLUSH + SMALL_REPLY);
             }
+            held_out.release();
+            session.reply_room = 0;
         }
         match step {
             Step::Close => {
@@ -401,26 +664,77 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(sh: Shared, mut sock: S) 
                     Ok(Some(c)) => resp::simple(&mut out, c),
                     _ => resp::error(&mut out, "Timeout"),
                 }
-                if sock.write_all(&out).await.is_err() {
+                if !matches!(
+                    within(limits.request_timeout, sock.write_all(&out)).await,
+                    Some(Ok(()))
+                ) {
                     return;
                 }
                 out.clear();
                 continue;
             }
-            Step::Continue => {}
+            Step::More => continue,
+            Step::AuthFailed => {
+                if peer != Peer::Local {
+                    guard(&sh.guesses).record(peer);
+                    tokio::time::sleep(GUESS_PAUSE).await;
+                }
+                continue;
+            }
+            Step::NeedRoom(bytes) => {
+                if held_out.grow_to(bytes, limits.request_timeout).await {
+                    session.reply_room = bytes;
+                    continue;
+                }
+                resp::error(&mut out, "Server busy, try again later");
+                let _ = within(limits.request_timeout, sock.write_all(&out)).await;
+                return;
+            }
+            Step::Read => {}
         }
-        if buf.len() > resp::MAX_REQUEST + 64 {
-            // parse() refuses requests this large; guard anyway.
+        // Room for the rest of the request at the front, as far as its headers tell.
+        let need = resp::pending(&buf);
+        if !session.authenticated() && need > PREAUTH_MAX_REQUEST {
+            resp::error(&mut out, "Request too large before authentication");
+            let _ = within(limits.request_timeout, sock.write_all(&out)).await;
             return;
         }
-        if buf.capacity() - buf.len() < 16 * 1024 {
-            buf.reserve(64 * 1024);
-        }
-        match sock.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                sh.rx.fetch_add(n as u64, Ordering::Relaxed);
+        let want = need.max(buf.len() + 16 * 1024);
+        if want > buf.capacity() {
+            let left = match started {
+                Some(t) if !limits.request_timeout.is_zero() => {
+                    limits.request_timeout.saturating_sub(t.elapsed())
+                }
+                _ => limits.request_timeout,
+            };
+            if want > IN_BASE && !held_in.grow_to(want - IN_BASE, left).await {
+                return;
             }
+            buf.reserve_exact(want - buf.len());
+        }
+        let limit = match started {
+            Some(t) => {
+                if limits.request_timeout.is_zero() {
+                    Duration::ZERO
+                } else {
+                    match limits.request_timeout.checked_sub(t.elapsed()) {
+                        Some(left) if !left.is_zero() => left,
+                        // the request is late: drop the client
+                        _ => return,
+                    }
+                }
+            }
+            None => limits.idle_timeout,
+        };
+        match within(limit, sock.read_buf(&mut buf)).await {
+            Some(Ok(n)) if n > 0 => {
+                sh.rx.fetch_add(n as u64, Ordering::Relaxed);
+                if started.is_none() {
+                    started = Some(Instant::now());
+                }
+            }
+            // EOF, an error, a request not in time, or idle for too long.
+            _ => return,
         }
     }
 }

@@ -518,10 +518,48 @@ fn mget_replies_to_a_client_that_does_not_read_are_bounded() {
         "hostile mget-not-reading: first reply {:?}, RSS +{grew} MiB, non-reader closed: {closed}, victim worst PING {latency:?}",
         show(&first)
     );
+    let mget = (first, grew, latency);
+
+    // GETs of the 4 MiB value, 8 pipelined on each of 30 connections (two peers) that never
+    // read: each reply is allowed, together they must stay within the budget.
+    let get = encode(&[b"GET", b"big"]).repeat(8);
+    let start = z.rss_mib();
+    let victim = Victim::start(&z);
+    let (closed, high) = watch_rss(&z, || {
+        let mut attackers: Vec<Client> = (0..30).map(|i| z.attacker(1 + i % 2)).collect();
+        for a in &mut attackers {
+            assert_eq!(select(a, "pub", None), b"+OK\r\n");
+            a.send(&get);
+        }
+        let until = Instant::now() + Duration::from_secs(REQUEST_TIMEOUT_S + 3);
+        while Instant::now() < until && z.rss_mib() < 1536 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut closed = 0;
+        for a in &mut attackers {
+            if a.closed_within(Duration::from_millis(50)) {
+                closed += 1;
+            }
+        }
+        closed
+    });
+    let latency = victim.finish();
+    let grew = high.saturating_sub(start);
+    eprintln!(
+        "hostile get-flood-not-reading: RSS +{grew} MiB, {closed}/30 non-readers closed, victim worst PING {latency:?}"
+    );
+    let (first, mget_grew, mget_latency) = mget;
     assert!(is_error(&first) || first.is_empty(), "{}", show(&first));
+    assert!(mget_grew < BUDGET_MIB + 64, "RSS grew by {mget_grew} MiB");
+    assert!(mget_latency < VICTIM_LATENCY, "{mget_latency:?}");
     assert!(grew < BUDGET_MIB + 64, "RSS grew by {grew} MiB");
     assert!(latency < VICTIM_LATENCY, "{latency:?}");
-    assert_eq!(c.call(&[b"EXISTS", b"big"]), b":1\r\n");
+    let mut c = z.client();
+    assert_eq!(select(&mut c, "pub", None), b"+OK\r\n");
+    let mut r = c.call(&[b"GET", b"big"]);
+    assert_eq!(r.len(), value.len() + 12);
+    r.truncate(12);
+    assert_eq!(r, b"$4194304\r\nvv");
 }
 
 // ---- hangs ----

@@ -2,10 +2,11 @@
 //! KEYTIME, KEYCUR, SCAN/SCANX, RSCAN, HISTORY, with 0-db's check order and error strings.
 
 use super::*;
+use crate::namespace::Entry;
 
 /// 0-db's write gate, after the argument checks: the namespace is writable and neither frozen
 /// nor locked; otherwise the error is replied and false returned.
-fn may_write(c: &mut Ctx) -> bool {
+pub(super) fn may_write(c: &mut Ctx) -> bool {
     if !c.s.writable {
         c.err("Namespace is in read-only mode");
         return false;
@@ -55,8 +56,10 @@ pub(super) fn cmd_set(c: &mut Ctx, r: &Req) {
     if existing.is_some() && ns.worm {
         reply = Err("Namespace is protected by worm mode");
     } else if ns.maxsize > 0 {
-        let floating = existing.map(|e| e.length as u64).unwrap_or(0);
-        if ns.datasize.saturating_add(value.len() as u64) > ns.maxsize.saturating_add(floating) {
+        // What the namespace's files take on disk, not its live bytes (0-db's): an overwrite
+        // or a delete frees nothing on disk, so it must not make room.
+        let grows = ns.write_cost(key.len(), value.len());
+        if ns.disk_bytes.saturating_add(grows) > ns.maxsize {
             reply = Err("No space left on this namespace");
         }
     }
@@ -101,13 +104,26 @@ pub(super) fn cmd_set(c: &mut Ctx, r: &Req) {
     }
 }
 
-pub(super) fn get_single(c: &mut Ctx, key: &[u8]) {
-    let out_ptr = &mut *c.out;
+/// The live entries of `keys` and the bytes their payloads add to the reply.
+fn lookup_all(c: &mut Ctx, keys: impl Iterator<Item = usize>, r: &Req) -> (Vec<Option<Entry>>, usize) {
     let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
-        resp::nil(out_ptr);
-        return;
+        return (Vec::new(), 0);
     };
-    let Some(e) = ns.lookup(key) else {
+    let mut size = 0usize;
+    let entries = keys
+        .map(|i| {
+            let e = ns.lookup(r.arg(i));
+            size += e.map_or(0, |e| e.length as usize);
+            e
+        })
+        .collect();
+    (entries, size)
+}
+
+/// The reply of one GET of `key`, whose entry was looked up (and its room granted).
+fn get_single(c: &mut Ctx, key: &[u8], entry: Option<Entry>) {
+    let out_ptr = &mut *c.out;
+    let (Some(ns), Some(e)) = (c.engine.session_ns(&c.s.ns, c.s.generation), entry) else {
         resp::nil(out_ptr);
         return;
     };
@@ -134,7 +150,11 @@ pub(super) fn cmd_get(c: &mut Ctx, r: &Req) {
     if c.frozen() {
         return;
     }
-    get_single(c, r.arg(1));
+    let (entries, size) = lookup_all(c, 1..2, r);
+    if !c.room(size) {
+        return;
+    }
+    get_single(c, r.arg(1), entries.first().copied().flatten());
 }
 
 pub(super) fn cmd_mget(c: &mut Ctx, r: &Req) {
@@ -149,9 +169,18 @@ pub(super) fn cmd_mget(c: &mut Ctx, r: &Req) {
     if c.frozen() {
         return;
     }
+    let (entries, size) = lookup_all(c, 1..r.argc(), r);
+    if size > MAX_REPLY {
+        // Built whole before it is sent: refused rather than grown without bound.
+        c.err("Reply too large");
+        return;
+    }
+    if !c.room(size) {
+        return;
+    }
     resp::array(c.out, r.argc() - 1);
-    for i in 1..r.argc() {
-        get_single(c, r.arg(i));
+    for (i, e) in (1..r.argc()).zip(entries) {
+        get_single(c, r.arg(i), e);
     }
 }
 
@@ -277,7 +306,9 @@ pub(super) fn cmd_scan(c: &mut Ctx, r: &Req, forward: bool) {
         }
     }
     let start = std::time::Instant::now();
-    while start.elapsed() < SCAN_SLICE && items.len() < SCAN_MAX_ITEMS {
+    // A batch ends after 2 ms (0-db), 10 000 entries or a small reply's worth of them.
+    let mut bytes: usize = items.iter().map(|i| i.key.len() + 48).sum();
+    while start.elapsed() < SCAN_SLICE && items.len() < SCAN_MAX_ITEMS && bytes < SMALL_REPLY {
         let next = if forward {
             ns.scan_next(pos)
         } else {
@@ -286,6 +317,7 @@ pub(super) fn cmd_scan(c: &mut Ctx, r: &Req, forward: bool) {
         match next {
             Ok(Some(it)) => {
                 pos = Some((it.cursor.fileid, it.cursor.idxoffset));
+                bytes += it.key.len() + 48;
                 items.push(it);
             }
             _ => break,
@@ -306,15 +338,55 @@ pub(super) fn cmd_scan(c: &mut Ctx, r: &Req, forward: bool) {
     }
 }
 
-pub(super) fn history_reply(out: &mut Vec<u8>, parent: (u32, u32), ts: u32, payload: &[u8]) {
+/// Appends HISTORY's reply for the version at `fileid`/`offset`, whose key must be `key` when
+/// `key` is given; the error to reply otherwise. The payload's claimed length is checked
+/// against the reply room first: the location may come from a client.
+fn history_reply(
+    c: &mut Ctx,
+    fileid: u32,
+    offset: u32,
+    key: Option<&[u8]>,
+) -> Result<(), &'static str> {
+    let bad = if key.is_some() {
+        "Invalid arguments (index query)"
+    } else {
+        "Internal Error"
+    };
+    let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
+        return Err(bad);
+    };
+    let Ok(Some((item, k))) = ns.read_index_item(fileid, offset) else {
+        return Err(bad);
+    };
+    if key.is_some_and(|key| key != k.as_slice()) {
+        return Err("Invalid arguments (invalid key)");
+    }
+    if item.length as usize > format::MAX_PAYLOAD {
+        return Err(bad);
+    }
+    if !c.room(item.length as usize) {
+        return Ok(());
+    }
+    let out = &mut *c.out;
+    let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
+        return Err(bad);
+    };
+    let before = out.len();
     resp::array(out, 3);
-    if parent != (0, 0) {
-        resp::bulk(out, &format::encode_ekey(parent.0, parent.1));
+    if (item.parentid, item.parentoff) != (0, 0) {
+        resp::bulk(out, &format::encode_ekey(item.parentid, item.parentoff));
     } else {
         resp::nil(out);
     }
-    resp::bulk(out, ts.to_string().as_bytes());
-    resp::bulk(out, payload);
+    resp::bulk(out, item.timestamp.to_string().as_bytes());
+    resp::bulk_header(out, item.length as usize);
+    // Straight into the reply (the length was checked above).
+    if ns.version_payload(fileid, offset, &item, &k, out).is_err() {
+        out.truncate(before);
+        return Err(bad);
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(())
 }
 
 pub(super) fn cmd_history(c: &mut Ctx, r: &Req) {
@@ -325,49 +397,30 @@ pub(super) fn cmd_history(c: &mut Ctx, r: &Req) {
     if c.frozen() {
         return;
     }
-    let out: &mut Vec<u8> = c.out;
+    let key = r.arg(1);
     let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
         return;
     };
-    let key = r.arg(1);
-    if r.argc() == 2 {
+    let result = if r.argc() == 2 {
         let Some(e) = ns.lookup(key) else {
-            resp::error(out, "Key not found");
+            c.err("Key not found");
             return;
         };
-        match ns.history_at(e.indexid, e.idxoffset) {
-            Ok(Some((item, _, payload))) => history_reply(
-                out,
-                (item.parentid, item.parentoff),
-                item.timestamp,
-                &payload,
-            ),
-            _ => resp::error(out, "Internal Error"),
+        history_reply(c, e.indexid, e.idxoffset, None)
+    } else {
+        let Some((fid, off)) =
+            format::decode_ekey(r.arg(2)).filter(|_| r.arg(2).len() == EKEY_LEN)
+        else {
+            c.err("Invalid arguments");
+            return;
+        };
+        if fid == 0 && off == 0 {
+            c.err("No more history");
+            return;
         }
-        return;
-    }
-    let Some((fid, off)) = format::decode_ekey(r.arg(2)).filter(|_| r.arg(2).len() == EKEY_LEN)
-    else {
-        resp::error(out, "Invalid arguments");
-        return;
+        history_reply(c, fid, off, Some(key))
     };
-    if fid == 0 && off == 0 {
-        resp::error(out, "No more history");
-        return;
-    }
-    match ns.history_at(fid, off) {
-        Ok(Some((item, k, payload))) => {
-            if k != key {
-                resp::error(out, "Invalid arguments (invalid key)");
-                return;
-            }
-            history_reply(
-                out,
-                (item.parentid, item.parentoff),
-                item.timestamp,
-                &payload,
-            )
-        }
-        _ => resp::error(out, "Invalid arguments (index query)"),
+    if let Err(m) = result {
+        c.err(m);
     }
 }

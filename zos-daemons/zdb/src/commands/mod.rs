@@ -1,7 +1,9 @@
 //! The 0-db command set: lookup (case-insensitive prefix match over 0-db's table order),
-//! per-connection session state (namespace, admin, writable, challenge nonce), and every
-//! handler with 0-db's replies and error strings. Talks to storage only through `Engine` and
-//! `Namespace`; never touches sockets.
+//! per-connection session state (namespace, admin, writable, challenge nonce, the rights it
+//! proved), and every handler with 0-db's replies and error strings. Talks to storage only
+//! through `Engine` and `Namespace`; never touches sockets. What the connection must do next
+//! (close, wait, slow down after a wrong password, reserve room for a large reply) goes back to
+//! the server as an [`Action`]; the server owns every limit.
 
 use std::time::Duration;
 
@@ -42,6 +44,11 @@ const COMMAND_MAXLEN: usize = 256;
 const SCAN_SLICE: Duration = Duration::from_millis(2);
 const SCAN_MAX_ITEMS: usize = 10_000;
 const WAIT_MAX_MS: u64 = 30 * 60 * 1000;
+/// A reply part up to this size needs no reserved room (it is part of each connection's base);
+/// SCAN batches stop at it too.
+pub const SMALL_REPLY: usize = 64 * 1024;
+/// The largest reply one command may build (MGET's sum): twice the largest value.
+pub const MAX_REPLY: usize = 2 * format::MAX_PAYLOAD;
 
 /// 0-db's command table, in its lookup order.
 pub const COMMANDS: &[&str] = &[
@@ -84,17 +91,37 @@ pub struct Session {
     pub admin: bool,
     pub writable: bool,
     pub nonce: Option<String>,
+    /// The namespace's access generation when this session's rights were last settled; NSSET
+    /// of a password or of public bumps it, and the session's rights are settled again.
+    pub access: u64,
+    /// The password generation of the namespace this session proved it knows (SELECT with it).
+    pub proved: Option<u64>,
+    /// Set by the server: this peer failed too many passwords lately, none is checked now.
+    pub auth_locked: bool,
+    /// Bytes the server reserved for replies larger than [`SMALL_REPLY`].
+    pub reply_room: usize,
 }
 
 impl Session {
     pub fn new(engine: &Engine) -> Session {
+        let ns = engine.get(DEFAULT_NS);
         Session {
             ns: DEFAULT_NS.to_string(),
-            generation: engine.get(DEFAULT_NS).map(|n| n.generation).unwrap_or(0),
+            generation: ns.map(|n| n.generation).unwrap_or(0),
             admin: engine.settings.admin.is_none(),
             writable: !engine.settings.protect,
             nonce: None,
+            access: ns.map(|n| n.access_gen).unwrap_or(0),
+            proved: None,
+            auth_locked: false,
+            reply_room: 0,
         }
+    }
+
+    /// Whether this session may send large requests: it is admin or may write (before that, a
+    /// request is capped by the server).
+    pub fn authenticated(&self) -> bool {
+        self.admin || self.writable
     }
 }
 
@@ -109,6 +136,12 @@ pub enum Action {
         generation: u64,
         timeout: Duration,
     },
+    /// A password check failed: the server slows this connection down and counts it against
+    /// the peer before the next request.
+    AuthFailed,
+    /// The reply needs this many bytes of reserved room: nothing was run or written; the server
+    /// reserves them and runs the request again.
+    NeedRoom(usize),
 }
 
 /// Result of one dispatch: the action and the command that ran (for WAIT notifications).
@@ -143,6 +176,10 @@ struct Ctx<'e, 's, 'o> {
     engine: &'e mut Engine,
     s: &'s mut Session,
     out: &'o mut Vec<u8>,
+    /// Set when a password check failed.
+    auth_failed: bool,
+    /// Set when the reply needs reserved room it does not have.
+    need_room: Option<usize>,
 }
 
 impl Ctx<'_, '_, '_> {
@@ -213,6 +250,35 @@ impl Ctx<'_, '_, '_> {
             .unwrap_or(Lock::Unlocked)
     }
 
+    /// Whether a reply part of `n` bytes may be written now: small ones always, larger ones
+    /// from the room the server reserved. Otherwise false, and the request runs again once the
+    /// server reserved `n` bytes.
+    fn room(&mut self, n: usize) -> bool {
+        if n <= SMALL_REPLY {
+            return true;
+        }
+        if n <= self.s.reply_room {
+            self.s.reply_room -= n;
+            return true;
+        }
+        self.need_room = Some(n);
+        false
+    }
+
+    /// Before a password is checked: false (with the error) while the peer is locked out.
+    fn may_guess(&mut self) -> bool {
+        if self.s.auth_locked {
+            return self.err("Too many failed attempts, try again later");
+        }
+        true
+    }
+
+    /// A wrong password: 0-db's error, and the server is told.
+    fn denied(&mut self) {
+        self.auth_failed = true;
+        self.err("Access denied");
+    }
+
     fn frozen(&mut self) -> bool {
         if self.lock() == Lock::Frozen {
             resp::error(
@@ -238,14 +304,43 @@ pub fn runs_inline(engine: &Engine, r: &Req) -> bool {
     }
 }
 
+/// Settles the rights of a session whose namespace changed its password or public flag since
+/// (NSSET): a session that proved the current password keeps them; any other gets what a
+/// SELECT without password would give now (read-write without a password, read-only when
+/// public), or none (false) when the namespace is now private.
+fn settle_rights(s: &mut Session, ns: &crate::namespace::Namespace) -> bool {
+    if s.access == ns.access_gen {
+        return true;
+    }
+    s.access = ns.access_gen;
+    if s.proved.is_some() && s.proved == Some(ns.password_gen) {
+        return true;
+    }
+    s.proved = None;
+    match (&ns.password, ns.public) {
+        (None, _) => s.writable = true,
+        (Some(_), true) => s.writable = false,
+        (Some(_), false) => return false,
+    }
+    true
+}
+
 /// Runs one request. `out` receives the reply (nothing for WAIT until it fires).
 pub fn execute(engine: &mut Engine, s: &mut Session, r: &Req, out: &mut Vec<u8>) -> Outcome {
     let generation = s.generation;
-    if engine.session_ns(&s.ns, s.generation).is_none() {
+    let Some(ns) = engine.session_ns(&s.ns, s.generation) else {
         resp::error(
             out,
             "Your active namespace is not available anymore (probably removed).",
         );
+        return Outcome {
+            action: Action::Close,
+            executed: None,
+            generation,
+        };
+    };
+    if !settle_rights(s, ns) {
+        resp::error(out, "Namespace protected and private");
         return Outcome {
             action: Action::Close,
             executed: None,
@@ -262,7 +357,14 @@ pub fn execute(engine: &mut Engine, s: &mut Session, r: &Req, out: &mut Vec<u8>)
         };
     };
     engine.stats.commands += 1;
-    let mut c = Ctx { engine, s, out };
+    let before = out.len();
+    let mut c = Ctx {
+        engine,
+        s,
+        out,
+        auth_failed: false,
+        need_room: None,
+    };
     let mut action = Action::Continue;
     match name {
         "*" => {
@@ -335,14 +437,26 @@ pub fn execute(engine: &mut Engine, s: &mut Session, r: &Req, out: &mut Vec<u8>)
             c.err("Command not supported");
         }
     }
-    if nowait::blocked() {
+    if let Some(n) = c.need_room {
+        // Not run: the server reserves the room and runs it again.
+        c.out.truncate(before);
+        action = Action::NeedRoom(n);
+    }
+    if nowait::blocked() || c.need_room.is_some() {
         // Thrown away and run again by the server: count it once, and tell no WAIT.
         c.engine.stats.commands -= 1;
         return Outcome {
-            action: Action::Continue,
+            action: if nowait::blocked() {
+                Action::Continue
+            } else {
+                action
+            },
             executed: None,
             generation,
         };
+    }
+    if c.auth_failed {
+        action = Action::AuthFailed;
     }
     Outcome {
         action,

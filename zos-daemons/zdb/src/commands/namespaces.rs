@@ -18,7 +18,9 @@ pub(super) fn cmd_select(c: &mut Ctx, r: &Req) {
         return;
     };
     let (password, public, generation) = (ns.password.clone(), ns.public, ns.generation);
+    let (access, password_gen) = (ns.access_gen, ns.password_gen);
     let mut writable = true;
+    let mut proved = None;
     if let Some(pw) = password {
         if r.argc() < 3 {
             if !public {
@@ -31,13 +33,16 @@ pub(super) fn cmd_select(c: &mut Ctx, r: &Req) {
                 c.err("Too many arguments");
                 return;
             }
+            if !c.may_guess() {
+                return;
+            }
             if r.argc() == 3 {
                 if r.arg(2).len() > 255 {
                     c.err("Password too long");
                     return;
                 }
                 if !password_matches(r.arg(2), &pw) {
-                    c.err("Access denied");
+                    c.denied();
                     return;
                 }
             } else {
@@ -55,15 +60,18 @@ pub(super) fn cmd_select(c: &mut Ctx, r: &Req) {
                     return;
                 }
                 if r.arg(3) != sha1_hex(&nonce, &pw).as_bytes() {
-                    c.err("Access denied");
+                    c.denied();
                     return;
                 }
             }
+            proved = Some(password_gen);
         }
     }
     c.s.ns = name;
     c.s.generation = generation;
     c.s.writable = writable;
+    c.s.access = access;
+    c.s.proved = proved;
     c.ok();
 }
 
@@ -181,25 +189,26 @@ pub(super) fn cmd_nsset(c: &mut Ctx, r: &Req) {
             Ok(())
         }
         _ if name == DEFAULT_NS => Err("Cannot update default namespace"),
-        b"maxsize" => {
-            ns.maxsize = atoll(value) as u64;
-            Ok(())
-        }
-        b"password" => {
-            ns.password = if value == b"*" {
-                None
-            } else {
-                Some(value.to_vec())
-            };
-            Ok(())
-        }
-        b"public" => {
-            ns.public = flag;
-            Ok(())
-        }
-        b"worm" => {
-            ns.worm = flag;
-            Ok(())
+        b"maxsize" | b"password" | b"public" | b"worm" => {
+            let mut d = ns.descriptor();
+            match prop {
+                b"maxsize" => match parse_size(value) {
+                    Some(n) => d.maxsize = n,
+                    None => {
+                        c.err("Invalid property value (expected: a size in bytes)");
+                        return;
+                    }
+                },
+                b"password" => d.password = (value != b"*").then(|| value.to_vec()),
+                b"public" => d.public = flag,
+                _ => d.worm = flag,
+            }
+            // Persisted first: a setting that cannot be saved is not taken, so a restart
+            // never finds a namespace more open than it was told to be.
+            ns.apply_descriptor(d).map_err(|e| {
+                tracing::error!(namespace = %name, error = %e, "namespace settings not saved");
+                "Could not save namespace settings"
+            })
         }
         _ => Err("Invalid property"),
     };
@@ -208,12 +217,17 @@ pub(super) fn cmd_nsset(c: &mut Ctx, r: &Req) {
             c.err(m);
         }
         Ok(()) => {
-            if let Err(e) = ns.commit_descriptor() {
-                tracing::error!(namespace = %name, error = %e, "descriptor write failed");
-            }
             c.ok();
         }
     }
+}
+
+/// A size in bytes: decimal digits only (0-db's `atoll` reads "-1" as 2^64 - 1 and "lots" as 0).
+fn parse_size(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Free bytes for unprivileged users on the filesystem holding `p` (statvfs).
@@ -299,10 +313,21 @@ pub(super) fn cmd_reload(c: &mut Ctx, r: &Req) {
     }
 }
 
+/// FLUSH: 0-db's rule (a private namespace with a password only), and a flush is a write: the
+/// session must be allowed to write (not read-only, not locked or frozen), and a worm
+/// namespace keeps its data (0-db checks neither).
 pub(super) fn cmd_flush(c: &mut Ctx) {
     let ns = cur_ns!(c);
     if ns.public || ns.password.is_none() {
         c.err("Flushing public namespace denied");
+        return;
+    }
+    if !super::keys::may_write(c) {
+        return;
+    }
+    let ns = cur_ns!(c);
+    if ns.worm {
+        c.err("Namespace is protected by worm mode");
         return;
     }
     match ns.flush() {

@@ -62,11 +62,14 @@ pub(super) fn cmd_auth(c: &mut Ctx, r: &Req) {
                 c.err("Password too long");
                 return;
             }
+            if !c.may_guess() {
+                return;
+            }
             if password_matches(r.arg(1), &admin) {
                 c.s.admin = true;
                 c.ok();
             } else {
-                c.err("Access denied");
+                c.denied();
             }
         }
         3 => {
@@ -97,12 +100,15 @@ pub(super) fn cmd_auth(c: &mut Ctx, r: &Req) {
                 c.err("Invalid hash length");
                 return;
             }
+            if !c.may_guess() {
+                return;
+            }
             let expected = sha1_hex(&nonce, &admin);
             if a == expected.as_bytes() {
                 c.s.admin = true;
                 c.ok();
             } else {
-                c.err("Access denied");
+                c.denied();
             }
             c.s.nonce = None;
         }

@@ -7,9 +7,14 @@ pub fn write_descriptor(index_dir: &Path, d: &NsDescriptor) -> io::Result<()> {
     fs::create_dir_all(index_dir)?;
     let p = index_dir.join(DESCRIPTOR_FILE);
     let tmp = index_dir.join(".zdb-namespace.tmp");
-    fs::write(&tmp, d.encode())?;
-    File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, &p)?;
+    let written = fs::write(&tmp, d.encode())
+        .and_then(|()| File::open(&tmp)?.sync_all())
+        .and_then(|()| fs::rename(&tmp, &p));
+    if written.is_err() {
+        // No half-written copy left behind (a full disk stays as full as it was).
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
     if let Ok(dir) = File::open(index_dir) {
         let _ = dir.sync_all();
     }

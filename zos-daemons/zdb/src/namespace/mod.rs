@@ -173,9 +173,6 @@ pub struct ScanItem {
     pub cursor: Cursor,
 }
 
-/// One stored version of a key: its index item, key and payload (HISTORY).
-pub type Version = (IndexItem, Vec<u8>, Vec<u8>);
-
 /// A raw data entry (DATA RAW).
 #[derive(Debug)]
 pub struct RawData {
@@ -206,6 +203,12 @@ pub struct Namespace {
     pub worm: bool,
     pub maxsize: u64,
     pub lock: Lock,
+    /// Bumped when the password or the public flag changes (sessions settle their rights).
+    pub access_gen: u64,
+    /// Bumped when the password changes (what a session proved is no longer it).
+    pub password_gen: u64,
+    /// Bytes of the namespace's index and data files on disk (what `maxsize` limits).
+    pub disk_bytes: u64,
     mode: Mode,
     index_dir: PathBuf,
     data_dir: PathBuf,
@@ -349,14 +352,54 @@ impl Namespace {
         }
     }
 
-    /// Rewrites and fsyncs `zdb-namespace` (on every NSSET, as 0-db does).
-    pub fn commit_descriptor(&self) -> Result<(), NsError> {
-        write_descriptor(&self.index_dir, &self.descriptor())
-            .map_err(|e| self.io("write descriptor", &self.index_dir, e))
+    /// Makes `d` the namespace's settings: written and fsynced to `zdb-namespace` first, then
+    /// taken; when the write fails nothing changes. A new password or public flag bumps the
+    /// access generation (and a new password the password generation), so that sessions
+    /// settle their rights again.
+    pub fn apply_descriptor(&mut self, d: NsDescriptor) -> Result<(), NsError> {
+        write_descriptor(&self.index_dir, &d)
+            .map_err(|e| self.io("write descriptor", &self.index_dir, e))?;
+        if d.password != self.password {
+            self.password_gen += 1;
+            self.access_gen += 1;
+        }
+        if d.public != self.public {
+            self.access_gen += 1;
+        }
+        self.password = d.password;
+        self.public = d.public;
+        self.worm = d.worm;
+        self.maxsize = d.maxsize;
+        Ok(())
     }
 
-    /// Creates the directories, descriptor, `i0` and `d0` of a new namespace.
+    /// Creates the directories, descriptor, `i0` and `d0` of a new namespace. When a step
+    /// fails (a full disk), the directories it made are removed again: nothing is left that
+    /// the next start would take for a namespace.
     pub fn create(
+        index_root: &Path,
+        data_root: &Path,
+        name: &str,
+        mode: Mode,
+        settings: StoreSettings,
+        generation: u64,
+    ) -> Result<Namespace, NsError> {
+        let made: Vec<PathBuf> = [index_root.join(name), data_root.join(name)]
+            .into_iter()
+            .filter(|d| !d.exists())
+            .collect();
+        let created = Namespace::create_files(
+            index_root, data_root, name, mode, settings, generation,
+        );
+        if created.is_err() {
+            for d in made {
+                let _ = fs::remove_dir_all(d);
+            }
+        }
+        created
+    }
+
+    fn create_files(
         index_root: &Path,
         data_root: &Path,
         name: &str,
@@ -400,6 +443,13 @@ impl Namespace {
     /// Loads a namespace from disk: descriptor, index replay, torn-tail recovery.
     /// `fixed_mode` is the server's `--mode` (None = mixed); a mismatch with the index header
     /// is refused. A namespace without any index file gets a fresh `i0` in `fixed_mode` or user.
+    /// Whether `<index-root>/<name>` holds a namespace (a descriptor or an index file): a
+    /// directory with neither is what an interrupted NSNEW left, never acknowledged.
+    pub fn exists_in(index_root: &Path, name: &str) -> bool {
+        let dir = index_root.join(name);
+        dir.join(DESCRIPTOR_FILE).exists() || index_path(&dir, 0).exists()
+    }
+
     pub fn open(
         index_root: &Path,
         data_root: &Path,
@@ -530,6 +580,9 @@ impl Namespace {
             worm: desc.worm,
             maxsize: desc.maxsize,
             lock: Lock::Unlocked,
+            access_gen: 0,
+            password_gen: 0,
+            disk_bytes: 0,
             mode,
             index_dir,
             data_dir,
@@ -568,10 +621,25 @@ impl Namespace {
         if ns.mode == Mode::Seq && ns.seqmap.is_empty() {
             ns.seqmap.push((0, 0));
         }
+        for &id in &ids {
+            for p in [index_path(&ns.index_dir, id), data_path(&ns.data_dir, id)] {
+                ns.disk_bytes += fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            }
+        }
         if ns.recovery.index_bytes_cut > 0 || ns.recovery.data_bytes_cut > 0 {
             tracing::warn!(namespace = %ns.name, recovery = ?ns.recovery, "recovered torn tail");
         }
         Ok(ns)
+    }
+
+    /// What a SET of this size adds to the files: a data entry and an index entry (in
+    /// sequential mode an update appends the old slot's copy and rewrites the slot in place).
+    pub fn write_cost(&self, key: usize, value: usize) -> u64 {
+        let key = match self.mode {
+            Mode::User => key,
+            Mode::Seq => SEQ_KEY_LEN,
+        };
+        (DATA_ENTRY_LEN + key + value + INDEX_ITEM_LEN + key) as u64
     }
 
     pub fn dirty_list(&self) -> Vec<u32> {

@@ -49,9 +49,18 @@ impl Namespace {
     /// key are checked first, so an index entry pointing at the wrong place (a damaged or
     /// truncated data file) gives an error, never someone else's bytes. One read brings the
     /// header, key and payload (one system call per GET); the payload then moves into place.
+    /// A length beyond [`format::MAX_PAYLOAD`] (a damaged index, or a HISTORY location inside
+    /// an entry) is refused before anything is allocated.
     pub fn read_payload(&mut self, entry: &Entry, key: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         let prefix = DATA_ENTRY_LEN + key.len();
         let len = entry.length as usize;
+        if len > format::MAX_PAYLOAD {
+            self.io.data_error(false);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("index entry claims a payload of {len} bytes"),
+            ));
+        }
         let f = self.reader(false, entry.dataid)?;
         let start = out.len();
         out.resize(start + prefix + len, 0);
@@ -91,6 +100,9 @@ impl Namespace {
         let f = self.reader(false, entry.dataid)?;
         nowait::read_exact_at(f, &mut hb, entry.offset as u64)?;
         let h = DataEntry::decode(&hb).map_err(io::Error::other)?;
+        if h.datalength != entry.length || h.datalength as usize > format::MAX_PAYLOAD {
+            return Ok(false);
+        }
         let mut p = std::mem::take(&mut self.scratch);
         p.clear();
         p.resize(h.datalength as usize, 0);

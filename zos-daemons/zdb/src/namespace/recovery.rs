@@ -31,7 +31,7 @@ pub fn walk_data_file(p: &Path, id: u32) -> io::Result<(u64, u32, u64)> {
         r.read_exact(&mut eb)?;
         let e = DataEntry::decode(&eb).map_err(io::Error::other)?;
         let end = pos + e.total_len();
-        if end > len || e.datalength as usize > crate::resp::MAX_BULK {
+        if end > len || e.datalength as usize > format::MAX_PAYLOAD {
             break;
         }
         r.seek_relative(e.total_len() as i64 - DATA_ENTRY_LEN as i64)?;

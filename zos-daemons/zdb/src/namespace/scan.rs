@@ -159,15 +159,19 @@ impl Namespace {
         Ok(None)
     }
 
-    /// HISTORY: the version stored at an index location, with its payload.
-    pub fn history_at(&mut self, fileid: u32, offset: u32) -> io::Result<Option<Version>> {
-        let Some((item, key)) = self.read_index_item(fileid, offset)? else {
-            return Ok(None);
-        };
-        let e = Entry::from_item(self.mode, &item, fileid, offset);
-        let mut payload = Vec::new();
-        self.read_payload(&e, &key, &mut payload)?;
-        Ok(Some((item, key, payload)))
+    /// HISTORY: the payload of the version whose index item (read with `read_index_item`) is
+    /// at `fileid`/`offset`, appended to `out`. The caller checks `item.length` first: a
+    /// location given by a client may be anywhere, so the length is only a claim.
+    pub fn version_payload(
+        &mut self,
+        fileid: u32,
+        offset: u32,
+        item: &IndexItem,
+        key: &[u8],
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let e = Entry::from_item(self.mode, item, fileid, offset);
+        self.read_payload(&e, key, out)
     }
 
     /// DATA RAW: the data entry at `offset` in `d<fileid>`.
@@ -180,7 +184,7 @@ impl Namespace {
         let mut hb = [0u8; DATA_ENTRY_LEN];
         nowait::read_exact_at(f, &mut hb, offset).map_err(|_| RawError::Eof)?;
         let header = DataEntry::decode(&hb).map_err(|_| RawError::Invalid)?;
-        if offset + header.total_len() > len {
+        if offset + header.total_len() > len || header.datalength as usize > format::MAX_PAYLOAD {
             return Err(RawError::Invalid);
         }
         let mut key = vec![0u8; header.idlength as usize];

@@ -42,6 +42,7 @@ impl Namespace {
         self.index_id = next;
         self.index_end = INDEX_HEADER_LEN as u64;
         self.data_end = DATA_HEADER_LEN as u64;
+        self.disk_bytes += (INDEX_HEADER_LEN + DATA_HEADER_LEN) as u64;
         self.next_id = 0;
         if self.mode == Mode::Seq {
             self.seqmap.push((self.next_entry, next));
@@ -80,6 +81,7 @@ impl Namespace {
         }
         self.io.data_written += h.total_len();
         self.data_end += h.total_len();
+        self.disk_bytes += h.total_len();
         self.data_previous = off as u32;
         Ok(off as u32)
     }
@@ -100,6 +102,7 @@ impl Namespace {
         }
         self.io.index_written += (INDEX_ITEM_LEN + key.len()) as u64;
         self.index_end += (INDEX_ITEM_LEN + key.len()) as u64;
+        self.disk_bytes += (INDEX_ITEM_LEN + key.len()) as u64;
         self.index_previous = off as u32;
         self.next_entry += 1;
         self.next_id += 1;
@@ -364,6 +367,7 @@ impl Namespace {
         self.entries = 0;
         self.datasize = 0;
         self.index_size = 0;
+        self.disk_bytes = (INDEX_HEADER_LEN + DATA_HEADER_LEN) as u64;
         self.dirty.clear();
         Ok(())
     }

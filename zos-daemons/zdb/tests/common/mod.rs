@@ -32,6 +32,7 @@ pub fn config(dir: &std::path::Path) -> ServerConfig {
         },
         tcp: Some("127.0.0.1:0".parse().unwrap()),
         unix: None,
+        limits: zdb::server::Limits::default(),
     }
 }
 
