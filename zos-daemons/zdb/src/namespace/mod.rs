@@ -207,7 +207,8 @@ pub struct Namespace {
     pub access_gen: u64,
     /// Bumped when the password changes (what a session proved is no longer it).
     pub password_gen: u64,
-    /// Bytes of the namespace's index and data files on disk (what `maxsize` limits).
+    /// Bytes of the entries in the namespace's index and data files, every version and delete
+    /// marker included (what `maxsize` limits; the files' headers are not counted).
     pub disk_bytes: u64,
     mode: Mode,
     index_dir: PathBuf,
@@ -622,8 +623,12 @@ impl Namespace {
             ns.seqmap.push((0, 0));
         }
         for &id in &ids {
-            for p in [index_path(&ns.index_dir, id), data_path(&ns.data_dir, id)] {
-                ns.disk_bytes += fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            for (p, header) in [
+                (index_path(&ns.index_dir, id), INDEX_HEADER_LEN),
+                (data_path(&ns.data_dir, id), DATA_HEADER_LEN),
+            ] {
+                let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+                ns.disk_bytes += len.saturating_sub(header as u64);
             }
         }
         if ns.recovery.index_bytes_cut > 0 || ns.recovery.data_bytes_cut > 0 {

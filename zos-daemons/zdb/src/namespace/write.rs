@@ -42,7 +42,6 @@ impl Namespace {
         self.index_id = next;
         self.index_end = INDEX_HEADER_LEN as u64;
         self.data_end = DATA_HEADER_LEN as u64;
-        self.disk_bytes += (INDEX_HEADER_LEN + DATA_HEADER_LEN) as u64;
         self.next_id = 0;
         if self.mode == Mode::Seq {
             self.seqmap.push((self.next_entry, next));
@@ -367,7 +366,7 @@ impl Namespace {
         self.entries = 0;
         self.datasize = 0;
         self.index_size = 0;
-        self.disk_bytes = (INDEX_HEADER_LEN + DATA_HEADER_LEN) as u64;
+        self.disk_bytes = 0;
         self.dirty.clear();
         Ok(())
     }
