@@ -12,6 +12,9 @@ pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
 pub const GIB: u64 = 1024 * MIB;
 pub const TIB: u64 = 1024 * GIB;
+/// More bytes than any node holds (1 EiB): a larger size in a deployment is refused, so sums
+/// of sizes stay far from 2^64.
+pub const MAX_BYTES: u64 = 1 << 60;
 
 /// Consumed (or offered) capacity: CPUs, bytes of SSD/HDD/memory, public IPv4 count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
@@ -32,16 +35,29 @@ impl Capacity {
     pub fn is_zero(&self) -> bool {
         *self == Capacity::default()
     }
+
+    /// The sum, or None when a unit passes 2^64 - 1.
+    pub fn checked_add(self, o: Capacity) -> Option<Capacity> {
+        Some(Capacity {
+            cru: self.cru.checked_add(o.cru)?,
+            sru: self.sru.checked_add(o.sru)?,
+            hru: self.hru.checked_add(o.hru)?,
+            mru: self.mru.checked_add(o.mru)?,
+            ipv4u: self.ipv4u.checked_add(o.ipv4u)?,
+        })
+    }
 }
 
 impl AddAssign for Capacity {
-    /// Adds like Go's `Capacity.Add` (wrapping on overflow, which real values never reach).
+    /// Adds unit by unit, saturating: a sum past 2^64 - 1 stays at the most, which no node
+    /// offers, so admission refuses it (Go's `Capacity.Add` wraps, and two zdb workloads whose
+    /// sizes add past 2^64 would fit any node).
     fn add_assign(&mut self, o: Capacity) {
-        self.cru = self.cru.wrapping_add(o.cru);
-        self.sru = self.sru.wrapping_add(o.sru);
-        self.hru = self.hru.wrapping_add(o.hru);
-        self.mru = self.mru.wrapping_add(o.mru);
-        self.ipv4u = self.ipv4u.wrapping_add(o.ipv4u);
+        self.cru = self.cru.saturating_add(o.cru);
+        self.sru = self.sru.saturating_add(o.sru);
+        self.hru = self.hru.saturating_add(o.hru);
+        self.mru = self.mru.saturating_add(o.mru);
+        self.ipv4u = self.ipv4u.saturating_add(o.ipv4u);
     }
 }
 
@@ -82,5 +98,19 @@ mod tests {
             }
         );
         assert!(Capacity::default().is_zero());
+    }
+
+    #[test]
+    fn sums_past_2_64_do_not_wrap() {
+        let half = Capacity {
+            hru: 1 << 63,
+            ..Default::default()
+        };
+        assert_eq!((half + half).hru, u64::MAX);
+        assert_eq!(half.checked_add(half), None);
+        assert_eq!(
+            half.checked_add(Capacity::default()).map(|c| c.hru),
+            Some(1 << 63)
+        );
     }
 }

@@ -143,6 +143,25 @@ fn storage_rules() {
         InvalidData::InvalidZdbMode("fast".into())
     );
     edit("db", |d| d["mode"] = json!("seq")).validate().unwrap();
+    for name in ["data", "vol", "db"] {
+        assert_eq!(
+            invalid(&edit(name, |d| d["size"] = json!(1u64 << 63))),
+            InvalidData::SizeTooLarge(1 << 63)
+        );
+    }
+    assert_eq!(
+        invalid(&edit("db", |d| {
+            d["public"] = json!(false);
+            d["password"] = json!("");
+        })),
+        InvalidData::ZdbPrivateWithoutPassword
+    );
+    edit("db", |d| {
+        d["public"] = json!(false);
+        d["password"] = json!("secret");
+    })
+    .validate()
+    .unwrap();
 }
 
 #[test]

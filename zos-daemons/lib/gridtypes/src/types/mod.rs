@@ -39,6 +39,10 @@ use crate::{Capacity, DataError, Deployment, WorkloadType};
 pub enum InvalidData {
     #[error("invalid size")]
     InvalidSize,
+    #[error("size {0} is more than any node holds (at most {max} bytes)", max = crate::capacity::MAX_BYTES)]
+    SizeTooLarge(u64),
+    #[error("a private zdb namespace needs a password (without one, zdb lets everyone in)")]
+    ZdbPrivateWithoutPassword,
     #[error("invalid zdb mode '{0}', expected 'user' or 'seq'")]
     InvalidZdbMode(String),
     #[error("public ip workload with no selections")]

@@ -6,7 +6,17 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::InvalidData;
+use crate::capacity::MAX_BYTES;
 use crate::Capacity;
+
+/// A size from a deployment: more than zero, at most what a node can hold.
+fn check_size(size: u64) -> Result<(), InvalidData> {
+    match size {
+        0 => Err(InvalidData::InvalidSize),
+        s if s > MAX_BYTES => Err(InvalidData::SizeTooLarge(s)),
+        _ => Ok(()),
+    }
+}
 
 /// `zmount` data: a raw disk of `size` bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -21,9 +31,7 @@ impl ZMount {
     }
 
     pub(crate) fn validate(&self) -> Result<(), InvalidData> {
-        if self.size == 0 {
-            return Err(InvalidData::InvalidSize);
-        }
+        check_size(self.size)?;
         Ok(())
     }
 
@@ -57,9 +65,7 @@ impl Volume {
     }
 
     pub(crate) fn validate(&self) -> Result<(), InvalidData> {
-        if self.size == 0 {
-            return Err(InvalidData::InvalidSize);
-        }
+        check_size(self.size)?;
         Ok(())
     }
 
@@ -106,11 +112,12 @@ impl Zdb {
     }
 
     pub(crate) fn validate(&self) -> Result<(), InvalidData> {
-        if self.size == 0 {
-            return Err(InvalidData::InvalidSize);
-        }
+        check_size(self.size)?;
         if self.mode != ZDB_MODE_USER && self.mode != ZDB_MODE_SEQ {
             return Err(InvalidData::InvalidZdbMode(self.mode.clone()));
+        }
+        if !self.public && self.password.is_empty() {
+            return Err(InvalidData::ZdbPrivateWithoutPassword);
         }
         Ok(())
     }

@@ -324,10 +324,17 @@ impl ZdbManager {
     /// Sets the zdb volume's quota to the sum of its namespaces' sizes plus `extra` (room for
     /// a namespace about to be made or grown).
     async fn settle_quota(&self, zdb: &Instance, extra: u64) -> Result<(), ProvisionError> {
-        let sum: u64 = zdb.namespaces().await?.iter().map(|(_, size)| size).sum();
+        let sizes: Vec<u64> = zdb.namespaces().await?.iter().map(|(_, s)| *s).collect();
         let storage = self.storage().await?;
         let used = storage.volume_usage(&zdb.volume).await?.used;
-        let quota = (sum + extra).max(used).max(1);
+        let quota = quota_for(&sizes, extra, used).ok_or_else(|| {
+            // Sizes from zdb, each one a tenant's: a sum that wraps would shrink the volume
+            // under every other namespace.
+            ProvisionError::Refused(format!(
+                "the zdb namespaces of pool {} add up past 2^64 bytes",
+                zdb.pool
+            ))
+        })?;
         match storage.resize_volume(&zdb.volume, quota).await {
             Ok(_) => Ok(()),
             Err(StorageError::NoSpace(m)) => Err(ProvisionError::Refused(m)),
@@ -371,5 +378,28 @@ fn refused(e: AdminError) -> ProvisionError {
             ProvisionError::Refused(format!("zdb {command}: {message}"))
         }
         other => failed(other),
+    }
+}
+
+/// A zdb volume's quota: its namespaces' sizes plus `extra`, never below what is `used` nor 0;
+/// None when the sum passes 2^64 - 1.
+fn quota_for(sizes: &[u64], extra: u64, used: u64) -> Option<u64> {
+    let sum = sizes
+        .iter()
+        .try_fold(extra, |acc, s| acc.checked_add(*s))?;
+    Some(sum.max(used).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quota_for;
+
+    #[test]
+    fn quotas_are_checked_sums() {
+        assert_eq!(quota_for(&[10, 20], 5, 0), Some(35));
+        assert_eq!(quota_for(&[10], 0, 100), Some(100));
+        assert_eq!(quota_for(&[], 0, 0), Some(1));
+        assert_eq!(quota_for(&[1 << 63, 1 << 63], 0, 0), None);
+        assert_eq!(quota_for(&[u64::MAX], 1, 0), None);
     }
 }
