@@ -18,7 +18,7 @@ apt_packages=(
     # UEFI and PXE boots
     ovmf ipxe-qemu
     # zdb: Python's redis client in its tests, redis-benchmark and the redis baseline in bench-zdb
-    python3-redis redis-tools redis-server
+    python3-redis redis-tools redis-server openssl
 )
 
 need_update=0
