@@ -18,7 +18,9 @@ apt_packages=(
     # UEFI and PXE boots
     ovmf ipxe-qemu
     # zdb: Python's redis client in its tests, redis-benchmark and the redis baseline in bench-zdb
-    python3-redis redis-tools redis-server openssl
+    python3-redis redis-tools redis-server
+    # provisiond: the certificate of the https KYC service in its tests
+    openssl
 )
 
 need_update=0
