@@ -4,10 +4,18 @@
 //! Owns the listener, the connections, the checks of every request (target, method, headers, body
 //! size, clock, key, signature, nonce, JSON) and the reply shapes. It does not know any command,
 //! does not talk to the chain (keys come from a [`KeyLookup`]) and never logs a request body.
+//!
+//! Against hostile callers: connections are capped in total and per peer (an IPv4 address or
+//! an IPv6 /64); the bytes of bodies being read are capped for all requests together; keys are
+//! cached (twins found and twins that do not exist) and lookups of twins not cached are
+//! rate-limited; internal failures reach the caller as a generic message with a reference, the
+//! details only in the log.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -21,12 +29,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::auth::AuthHeaders;
 use crate::error::ApiError;
-use crate::keys::KeyLookup;
+use crate::keys::{CachedKeys, KeyLookup, LookupError};
 use crate::replay::{ReplayError, ReplayGuard};
 use crate::wire::{
     body_hash, signing_message, DataReply, Envelope, ErrorBody, ErrorReply, API_METHOD, API_PATH,
@@ -63,6 +72,18 @@ pub struct ServerConfig {
     pub replay_capacity_per_twin: usize,
     /// How long a client may take to send its headers, and again its body.
     pub read_timeout: Duration,
+    /// TCP connections at once, and from one IPv4 address or IPv6 /64; past them a connection
+    /// is closed at once.
+    pub max_connections: usize,
+    pub max_connections_per_peer: usize,
+    /// Bytes of request bodies over 64 KiB being read at once (each counts its declared length,
+    /// or `max_body` when chunked); past them such a request gets 503 before its body is read.
+    pub max_body_bytes_in_flight: usize,
+    /// How long a twin's key (or that it does not exist) is kept.
+    pub key_ttl: Duration,
+    /// Lookups of twins not kept, per second (a burst of ten times that), all callers together;
+    /// past them a request gets 429.
+    pub key_lookups_per_second: u32,
 }
 
 impl Default for ServerConfig {
@@ -73,15 +94,82 @@ impl Default for ServerConfig {
             replay_capacity: 100_000,
             replay_capacity_per_twin: 2_000,
             read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_connections_per_peer: 64,
+            max_body_bytes_in_flight: 64 * 1024 * 1024,
+            key_ttl: Duration::from_secs(300),
+            key_lookups_per_second: 10,
         }
     }
 }
 
+/// A body up to this size needs no room from `max_body_bytes_in_flight`.
+const SMALL_BODY: u64 = 64 * 1024;
+/// How many twins the key cache keeps (found, and apart those not found).
+const KEY_CACHE: usize = 100_000;
+
 struct State {
     config: ServerConfig,
-    keys: Arc<dyn KeyLookup>,
+    keys: CachedKeys<Arc<dyn KeyLookup>>,
     handler: Arc<dyn Handler>,
     replay: ReplayGuard,
+    bodies: Arc<Semaphore>,
+}
+
+/// What connections count against: an IPv4 address, or an IPv6 /64 (one site).
+fn peer_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) >> 64 << 64)),
+        },
+        v4 => v4,
+    }
+}
+
+/// Open connections per peer; a connection's place is given back when its guard drops.
+#[derive(Default)]
+struct Connections {
+    total: usize,
+    per_peer: HashMap<IpAddr, usize>,
+}
+
+struct Place {
+    connections: Arc<Mutex<Connections>>,
+    peer: IpAddr,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut c = self
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.total -= 1;
+        if let Some(n) = c.per_peer.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_peer.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// A place for a connection from `peer`, if the caps leave one.
+fn admit(connections: &Arc<Mutex<Connections>>, config: &ServerConfig, peer: IpAddr) -> Option<Place> {
+    let mut c = connections
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let of_peer = c.per_peer.get(&peer).copied().unwrap_or(0);
+    if c.total >= config.max_connections || of_peer >= config.max_connections_per_peer {
+        return None;
+    }
+    c.total += 1;
+    *c.per_peer.entry(peer).or_default() += 1;
+    Some(Place {
+        connections: connections.clone(),
+        peer,
+    })
 }
 
 /// Serves the node API on `listener` until `shutdown` completes; connections in flight are
@@ -100,10 +188,15 @@ pub async fn serve(
             config.replay_capacity,
             config.replay_capacity_per_twin,
         ),
+        keys: CachedKeys::new(keys, config.key_ttl, KEY_CACHE)
+            .with_rate(config.key_lookups_per_second),
+        bodies: Arc::new(Semaphore::new(
+            config.max_body_bytes_in_flight.min(Semaphore::MAX_PERMITS),
+        )),
         config,
-        keys,
         handler,
     });
+    let places = Arc::new(Mutex::new(Connections::default()));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -115,8 +208,13 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some(place) = admit(&places, &state.config, peer_of(peer.ip())) else {
+                        debug!(%peer, "connection refused: too many connections");
+                        continue;
+                    };
                     let state = state.clone();
                     connections.spawn(async move {
+                        let _place = place;
                         let read_timeout = state.config.read_timeout;
                         let service = service_fn(move |req| {
                             let state = state.clone();
@@ -156,17 +254,28 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
             json(StatusCode::OK, &DataReply { data })
         }
         Err(e) => {
-            if matches!(e, ApiError::Internal(_)) {
-                warn!(code = e.code(), error = %e, "request failed");
-            } else {
-                debug!(code = e.code(), error = %e, "request refused");
-            }
+            let message = match e {
+                // What failed inside (a chain URL, a path, a bus error) is for the log only.
+                ApiError::Internal(_) | ApiError::Unavailable(_) => {
+                    let reference = format!("{:016x}", rand_core::RngCore::next_u64(&mut rand_core::OsRng));
+                    warn!(code = e.code(), reference, error = %e, "request failed");
+                    if matches!(e, ApiError::Internal(_)) {
+                        format!("the node failed to answer; reference {reference} in its log")
+                    } else {
+                        format!("the node cannot answer now, try again later; reference {reference} in its log")
+                    }
+                }
+                _ => {
+                    debug!(code = e.code(), error = %e, "request refused");
+                    e.message().to_string()
+                }
+            };
             let status =
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let reply = ErrorReply {
                 error: ErrorBody {
                     code: e.code().to_string(),
-                    message: e.message().to_string(),
+                    message,
                 },
             };
             json(status, &reply)
@@ -209,10 +318,28 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
 
     let key = state
         .keys
-        .public_key(auth.twin_id)
+        .lookup(auth.twin_id)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            LookupError::Failed(e) => ApiError::Unavailable(e.to_string()),
+            LookupError::Busy => ApiError::TooManyRequests(
+                "too many requests naming twins the node does not know; try again later".into(),
+            ),
+        })?
         .ok_or_else(|| ApiError::Unauthorized(format!("unknown twin {}", auth.twin_id)))?;
+    // A large body's room, for all requests together, before a byte of it is read (small ones
+    // are bounded by the connection caps, so a flood of large ones cannot stop small calls).
+    let room = req.body().size_hint().exact().unwrap_or(max_body as u64);
+    let _room = if room > SMALL_BODY {
+        Some(
+            u32::try_from(room)
+                .ok()
+                .and_then(|n| state.bodies.clone().try_acquire_many_owned(n).ok())
+                .ok_or_else(|| ApiError::Unavailable("too many request bodies in flight".into()))?,
+        )
+    } else {
+        None
+    };
     let body = read_body(req.into_body(), max_body, state.config.read_timeout).await?;
     let message = signing_message(
         API_METHOD,
@@ -231,11 +358,12 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
     }
     state
         .replay
-        .check(auth.twin_id, &auth.nonce, Instant::now())
+        .check(auth.twin_id, &auth.nonce, auth.timestamp, Instant::now(), now)
         .map_err(|e| match e {
             ReplayError::Replayed => ApiError::Unauthorized(e.to_string()),
-            ReplayError::TwinFull(_) => ApiError::TooManyRequests(e.to_string()),
-            ReplayError::Full(_) => ApiError::Unavailable(e.to_string()),
+            ReplayError::TwinFull(_) | ReplayError::Forgotten(_) => {
+                ApiError::TooManyRequests(e.to_string())
+            }
         })?;
 
     let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {

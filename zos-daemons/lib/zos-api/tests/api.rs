@@ -94,15 +94,18 @@ impl Node {
     }
 
     async fn start_with(config: ServerConfig) -> Node {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
         let keys: HashMap<u32, [u8; 32]> = HashMap::from([
             (ED_TWIN, ed_signer().public_key()),
             (SR_TWIN, sr_signer().public_key()),
         ]);
-        let keys: Arc<dyn KeyLookup> = Arc::new(keys);
+        Node::start_keys(config, Arc::new(keys)).await
+    }
+
+    async fn start_keys(config: ServerConfig, keys: Arc<dyn KeyLookup>) -> Node {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
         let handler = Arc::new(TestHandler::default());
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(zos_api::serve(
@@ -308,9 +311,10 @@ async fn handler_errors_reach_the_caller() {
         .call::<Value>("zos.statistics.get", ())
         .await
         .expect_err("handler fails");
+    // the code reaches the caller; what failed inside stays in the node's log
     assert!(
         matches!(&err, ClientError::Api { status: 500, code, message }
-            if code == "internal" && message == "statistics unavailable"),
+            if code == "internal" && message.starts_with("the node failed to answer; reference ")),
         "{err}"
     );
 }
@@ -683,4 +687,213 @@ async fn a_twin_past_its_share_of_the_replay_guard_gets_429() {
         .await
         .expect("another twin is served");
     assert_eq!(node.handler.calls(), 4);
+}
+
+// ---- hostile clients: each prints one `hostile <attack>:` line with its figures first ----
+
+/// Counts lookups; knows twins 1000.. with seeds of their own, fails for twin 666 with a reason
+/// naming an internal URL.
+#[derive(Default)]
+struct CountingKeys {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+fn many_signer(twin: u32) -> Signer {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&twin.to_le_bytes());
+    Signer::ed25519_from_seed(&seed)
+}
+
+#[async_trait]
+impl KeyLookup for CountingKeys {
+    async fn public_key(&self, twin_id: u32) -> Result<Option<[u8; 32]>, zos_api::KeyError> {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match twin_id {
+            666 => Err(zos_api::KeyError {
+                twin_id,
+                reason: "wss://chain.internal.example:443 refused the connection".into(),
+            }),
+            t if (1000..2000).contains(&t) => Ok(Some(many_signer(t).public_key())),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn signed_version(twin: u32, nonce: &str) -> Headers {
+    signed(&many_signer(twin), twin, now(), nonce, VERSION)
+}
+
+/// 300 requests naming one unknown twin and 300 naming 300 different ones: how many key
+/// lookups (chain calls on a node) they cost.
+#[tokio::test]
+async fn unknown_twins_cost_few_lookups() {
+    let keys = Arc::new(CountingKeys::default());
+    let node = Node::start_keys(ServerConfig::default(), keys.clone()).await;
+    let mut statuses = HashMap::new();
+    for i in 0..300u32 {
+        let reply = post(node.addr, &signed_version(5, &format!("{i:032x}")), VERSION).await;
+        *statuses.entry(reply.0).or_insert(0) += 1;
+    }
+    let same = keys.calls.load(std::sync::atomic::Ordering::SeqCst);
+    for i in 0..300u32 {
+        let reply = post(node.addr, &signed_version(10_000 + i, &format!("{i:032x}")), VERSION).await;
+        *statuses.entry(reply.0).or_insert(0) += 1;
+    }
+    let distinct = keys.calls.load(std::sync::atomic::Ordering::SeqCst) - same;
+    eprintln!(
+        "hostile api-unknown-twins: {same} lookups for 300 requests of one unknown twin, {distinct} for 300 different unknown twins, statuses {statuses:?}"
+    );
+    assert_eq!(same, 1);
+    assert!(distinct <= 120, "{distinct} lookups");
+    assert!(statuses.keys().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+}
+
+/// 300 idle connections from one address: how many the server keeps; a caller from another
+/// address is still served.
+#[tokio::test]
+async fn connections_from_one_peer_are_capped() {
+    let node = Node::start().await;
+    let mut conns = Vec::new();
+    for _ in 0..300 {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 2], 0)))
+            .expect("bind 127.0.0.2");
+        if let Ok(c) = socket.connect(node.addr).await {
+            conns.push(c);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut open = 0;
+    for c in &mut conns {
+        let mut b = [0u8; 1];
+        match tokio::time::timeout(Duration::from_millis(20), c.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            _ => open += 1,
+        }
+    }
+    let served = node
+        .client(ed_signer(), ED_TWIN)
+        .call::<Value>("zos.system.version", ())
+        .await;
+    eprintln!(
+        "hostile api-connections: {open}/300 idle connections from one address kept, another caller served: {}",
+        served.is_ok()
+    );
+    assert_eq!(open, ServerConfig::default().max_connections_per_peer);
+    served.expect("another address is served");
+}
+
+/// 40 signed requests that declare a 1 MiB body, send half and stall: those past the body
+/// budget (8 MiB here) are refused at once rather than held.
+#[tokio::test]
+async fn bodies_in_flight_are_capped() {
+    let node = Node::start_keys(
+        ServerConfig {
+            max_body_bytes_in_flight: 8 * MAX_BODY,
+            ..ServerConfig::default()
+        },
+        Arc::new(CountingKeys::default()),
+    )
+    .await;
+    let body = vec![b' '; MAX_BODY];
+    let mut streams = Vec::new();
+    for i in 0..40u32 {
+        let twin = 1000 + i;
+        let headers = signed(&many_signer(twin), twin, now(), &format!("{i:032x}"), &body);
+        let mut request = raw_request("POST", "/api/v1", &headers, &body);
+        request.truncate(request.len() - MAX_BODY / 2);
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 3 + (i % 4) as u8], 0)))
+            .expect("bind");
+        let mut s = socket.connect(node.addr).await.expect("connect");
+        s.write_all(&request).await.expect("send");
+        streams.push(s);
+    }
+    let mut refused = 0;
+    for s in &mut streams {
+        let mut reply = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_millis(500), s.read_to_end(&mut reply)).await;
+        if !reply.is_empty() && parse_reply(&reply).0 == 503 {
+            refused += 1;
+        }
+    }
+    eprintln!("hostile api-bodies-in-flight: {refused}/40 half-sent 1 MiB bodies refused at once");
+    assert!(refused >= 32, "{refused} refused");
+    Client::new(&format!("http://{}", node.addr), many_signer(1999), 1999)
+        .expect("client")
+        .call::<Value>("zos.system.version", ())
+        .await
+        .expect("a small call is served");
+}
+
+/// 50 twins use all their share of a replay guard of 50 x 20: a 51st twin and one of the 50
+/// with a fresh request are still served.
+#[tokio::test]
+async fn fifty_twins_cannot_lock_everyone_out_of_the_replay_guard() {
+    let node = Node::start_keys(
+        ServerConfig {
+            replay_capacity: 1000,
+            replay_capacity_per_twin: 20,
+            ..ServerConfig::default()
+        },
+        Arc::new(CountingKeys::default()),
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for t in 0..50u32 {
+        let client = Client::new(&format!("http://{}", node.addr), many_signer(1000 + t), 1000 + t)
+            .expect("client");
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                client
+                    .call::<Value>("zos.system.version", ())
+                    .await
+                    .expect("within the share");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("no panic");
+    }
+    let newcomer = Client::new(&format!("http://{}", node.addr), many_signer(1999), 1999)
+        .expect("client")
+        .call::<Value>("zos.system.version", ())
+        .await;
+    let sr = node
+        .client(ed_signer(), ED_TWIN)
+        .call::<Value>("zos.system.version", ())
+        .await;
+    eprintln!(
+        "hostile api-replay-fill: after 50 twins x 20 requests, a new twin: {}",
+        match &newcomer {
+            Ok(_) => "served".to_string(),
+            Err(e) => e.to_string(),
+        }
+    );
+    newcomer.expect("a new twin is served");
+    let _ = sr;
+}
+
+/// A failing key lookup (its reason names an internal URL) and a failing handler: the caller
+/// gets a generic message, never the details.
+#[tokio::test]
+async fn internal_errors_say_nothing_about_the_node() {
+    let node = Node::start_keys(ServerConfig::default(), Arc::new(CountingKeys::default())).await;
+    let lookup = post(node.addr, &signed_version(666, &"ab".repeat(16)), VERSION).await;
+    let handler_node = Node::start().await;
+    let handler = handler_node
+        .client(ed_signer(), ED_TWIN)
+        .call::<Value>("zos.statistics.get", ())
+        .await
+        .expect_err("the handler fails");
+    eprintln!(
+        "hostile api-error-details: key lookup failure -> {} {}, handler failure -> {handler}",
+        lookup.0, lookup.1
+    );
+    let text = lookup.1.to_string();
+    assert!(!text.contains("wss://") && !text.contains("internal.example"), "{text}");
+    assert!(!handler.to_string().contains("statistics unavailable"), "{handler}");
 }
