@@ -736,6 +736,7 @@ async fn unknown_twins_cost_few_lookups() {
         *statuses.entry(reply.0).or_insert(0) += 1;
     }
     let same = keys.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
     for i in 0..300u32 {
         let reply = post(node.addr, &signed_version(10_000 + i, &format!("{i:032x}")), VERSION).await;
         *statuses.entry(reply.0).or_insert(0) += 1;
@@ -745,7 +746,10 @@ async fn unknown_twins_cost_few_lookups() {
         "hostile api-unknown-twins: {same} lookups for 300 requests of one unknown twin, {distinct} for 300 different unknown twins, statuses {statuses:?}"
     );
     assert_eq!(same, 1);
-    assert!(distinct <= 120, "{distinct} lookups");
+    // a burst of ten times the rate, then the rate
+    let rate = f64::from(ServerConfig::default().key_lookups_per_second);
+    let allowed = 10.0 * rate + rate * started.elapsed().as_secs_f64() + 1.0;
+    assert!(distinct as f64 <= allowed, "{distinct} lookups, {allowed} allowed");
     assert!(statuses.keys().all(|s| *s == 401 || *s == 429), "{statuses:?}");
 }
 
