@@ -5,6 +5,8 @@
 # time zdb takes to start on 10^6 keys (index replay until PING answers). With
 # ZDB_REFERENCE_BIN=/path/to/0-db/bin/zdb (ThreeFold's C 0-db, built with `make release`; not a
 # package) the same tests also run against it, and its start-up is timed on the same files.
+# A last table times zdb with its default connection policy against zdb with every limit off
+# (the cost of the limits: the ratio should be 1 within noise).
 # Loopback only; the servers this script starts are stopped by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,21 @@ for depth in 1 16; do
             line+=$(printf ' %14s %9.2f' "$o" "$(awk -v z="$z" -v o="$o" 'BEGIN { print z / o }')")
         fi
         echo "$line"
+    done
+done
+
+# The connection policy's cost: default limits against every limit off, in the same run.
+off_port=$(free_port)
+"$zdb" --data "$work/off/data" --index "$work/off/index" --listen 127.0.0.1 --port "$off_port" \
+    --max-clients 0 --max-clients-per-ip 0 --request-timeout 0 --idle-timeout 0 --max-buffer-bytes 0 \
+    >"$work/off.log" 2>&1 &
+pids+=($!)
+wait_ping "$off_port"
+printf '%-10s %-5s %14s %14s %7s\n' test depth "no-limits ops/s" "limits ops/s" ratio
+for depth in 1 16; do
+    for t in set get; do
+        o=$(rps "$off_port" "$t" "$depth"); z=$(rps "$zdb_port" "$t" "$depth")
+        printf '%-10s -P%-3s %14s %14s %7.2f\n' "$t" "$depth" "$o" "$z" "$(awk -v z="$z" -v o="$o" 'BEGIN { print z / o }')"
     done
 done
 

@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/target/tools/bin:$PATH"
 runs=${FUZZ_RUNS:-200000}
 seconds=${FUZZ_SECONDS:-30}
+# The commands target keeps a zdb engine's files here.
+ZDB_FUZZ_DIR=$(mktemp -d)
+export ZDB_FUZZ_DIR
 for target in $(cargo +nightly fuzz list --fuzz-dir fuzz); do
     scratch=$(mktemp -d)
-    trap 'rm -rf "$scratch"' EXIT
+    trap 'rm -rf "$scratch" "$ZDB_FUZZ_DIR"' EXIT
     echo "fuzz-smoke: $target ($runs runs or ${seconds}s)"
     cargo +nightly fuzz run --fuzz-dir fuzz "$target" "$scratch" "fuzz/corpus/$target" -- \
         -runs="$runs" -max_total_time="$seconds" -print_final_stats=1 2>&1 |

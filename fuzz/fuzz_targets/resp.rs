@@ -1,5 +1,7 @@
-//! zdb's RESP request parser on arbitrary bytes: it either asks for more, returns a complete
-//! request whose argument ranges lie inside the buffer, or refuses; it never panics.
+//! zdb's RESP request parser on arbitrary bytes, frame after frame (a pipelined buffer): it
+//! either asks for more, returns a complete request whose argument ranges lie inside the
+//! buffer, or refuses; the size it tells the server to reserve for an incomplete one is at
+//! least what is there and bounded; it never panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,7 +19,13 @@ fuzz_target!(|data: &[u8]| {
                 }
                 at += used;
             }
-            Ok(None) | Err(_) => break,
+            Ok(None) => {
+                let need = zdb::resp::pending(&data[at..]);
+                assert!(need >= data.len() - at);
+                assert!(need <= zdb::resp::MAX_REQUEST + 64 || need == data.len() - at);
+                break;
+            }
+            Err(_) => break,
         }
     }
 });
