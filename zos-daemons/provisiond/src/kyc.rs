@@ -78,7 +78,10 @@ impl Kyc {
         .with_root_certificates(roots)
         .with_no_client_auth();
         Ok(Kyc {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             port: uri.port_u16().unwrap_or(443),
             prefix: uri.path().trim_end_matches('/').to_string(),
             tls: TlsConnector::from(Arc::new(config)),
@@ -89,7 +92,11 @@ impl Kyc {
     /// Whether `twin` is verified; an error only when the service never answered.
     pub async fn verified(&self, twin: u32) -> Result<bool, KycError> {
         if let Some((at, verdict)) = self.verdicts.lock().await.get(&twin) {
-            let keep = if *verdict { VERIFIED_FOR } else { UNVERIFIED_FOR };
+            let keep = if *verdict {
+                VERIFIED_FOR
+            } else {
+                UNVERIFIED_FOR
+            };
             if at.elapsed() < keep {
                 return Ok(*verdict);
             }
@@ -114,9 +121,8 @@ impl Kyc {
     async fn remember(&self, twin: u32, verdict: bool) {
         let mut verdicts = self.verdicts.lock().await;
         if verdicts.len() >= CACHE_CAPACITY {
-            verdicts.retain(|_, (at, v)| {
-                at.elapsed() < if *v { VERIFIED_FOR } else { UNVERIFIED_FOR }
-            });
+            verdicts
+                .retain(|_, (at, v)| at.elapsed() < if *v { VERIFIED_FOR } else { UNVERIFIED_FOR });
             if verdicts.len() >= CACHE_CAPACITY {
                 verdicts.clear();
             }
@@ -139,13 +145,10 @@ impl Kyc {
             .await
             .map_err(|e| e.to_string())?;
         let driver = tokio::spawn(connection);
-        let request = hyper::Request::get(format!(
-            "{}/api/v1/status?twin_id={twin}",
-            self.prefix
-        ))
-        .header(hyper::header::HOST, self.host.as_str())
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
+        let request = hyper::Request::get(format!("{}/api/v1/status?twin_id={twin}", self.prefix))
+            .header(hyper::header::HOST, self.host.as_str())
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
         let result = async {
             let reply = sender
                 .send_request(request)
@@ -195,7 +198,12 @@ mod tests {
         let ok = std::process::Command::new("openssl")
             .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
             .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
-            .args(["-subj", "/CN=kyc-test", "-addext", "subjectAltName=IP:127.0.0.1"])
+            .args([
+                "-subj",
+                "/CN=kyc-test",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
             .args(["-addext", "basicConstraints=critical,CA:FALSE"])
             .args(["-addext", "extendedKeyUsage=serverAuth"])
             .arg("-keyout")

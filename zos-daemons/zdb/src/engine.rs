@@ -282,8 +282,7 @@ impl Engine {
         }
         // Sessions keep what they proved unless the files said otherwise.
         ns.password_gen = password + u64::from(ns.password != old_password);
-        ns.access_gen =
-            access + u64::from(ns.password != old_password || ns.public != old_public);
+        ns.access_gen = access + u64::from(ns.password != old_password || ns.public != old_public);
         self.namespaces.insert(name.to_string(), ns);
         Ok(())
     }

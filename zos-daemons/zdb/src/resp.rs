@@ -159,7 +159,10 @@ pub fn pending(buf: &[u8]) -> usize {
         }
         Some(pos)
     })();
-    declared.unwrap_or(0).min(MAX_REQUEST + MAX_LINE).max(buf.len())
+    declared
+        .unwrap_or(0)
+        .min(MAX_REQUEST + MAX_LINE)
+        .max(buf.len())
 }
 
 pub fn simple(out: &mut Vec<u8>, s: &str) {

@@ -173,14 +173,15 @@ struct Guesses {
 
 impl Guesses {
     fn locked(&self, peer: Peer) -> bool {
-        self.peers.get(&peer).is_some_and(|(start, n)| {
-            start.elapsed() < GUESS_WINDOW && *n >= GUESSES_PER_WINDOW
-        })
+        self.peers
+            .get(&peer)
+            .is_some_and(|(start, n)| start.elapsed() < GUESS_WINDOW && *n >= GUESSES_PER_WINDOW)
     }
 
     fn record(&mut self, peer: Peer) {
         if self.peers.len() >= 65_536 {
-            self.peers.retain(|_, (start, _)| start.elapsed() < GUESS_WINDOW);
+            self.peers
+                .retain(|_, (start, _)| start.elapsed() < GUESS_WINDOW);
         }
         let e = self.peers.entry(peer).or_insert((Instant::now(), 0));
         if e.0.elapsed() >= GUESS_WINDOW {
@@ -559,11 +560,7 @@ impl Batch<'_> {
                         *self.consumed += n;
                         continue;
                     }
-                    return Some(if err.close() {
-                        Step::Close
-                    } else {
-                        Step::Read
-                    });
+                    return Some(if err.close() { Step::Close } else { Step::Read });
                 }
             }
         }

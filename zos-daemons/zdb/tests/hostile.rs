@@ -140,7 +140,10 @@ impl Zdb {
     }
 
     fn wait_ready(&self) {
-        assert!(self.try_ready(Duration::from_secs(20)), "zdb never answered PING");
+        assert!(
+            self.try_ready(Duration::from_secs(20)),
+            "zdb never answered PING"
+        );
     }
 
     fn addr(&self) -> SocketAddr {
@@ -268,11 +271,8 @@ impl Client {
         let SocketAddr::V4(to) = to else {
             unreachable!("the suite listens on 127.0.0.1")
         };
-        socket::connect(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            &SockaddrIn::from(to),
-        )
-        .expect("connect");
+        socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(to))
+            .expect("connect");
         let s = TcpStream::from(fd);
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.set_nodelay(true).unwrap();
@@ -471,7 +471,10 @@ fn history_with_a_crafted_offset_allocates_nothing() {
     assert_eq!(select(&mut admin, "pub", Some("pw")), b"+OK\r\n");
     // An explicit timestamp of 2^30: the first entry of i0 is at 29 (key "k"); at 29 + 13 the
     // length field falls on the timestamp.
-    assert_eq!(admin.call(&[b"SET", b"k", b"value", b"1073741824"]), b"$1\r\nk\r\n");
+    assert_eq!(
+        admin.call(&[b"SET", b"k", b"value", b"1073741824"]),
+        b"$1\r\nk\r\n"
+    );
     // more entries after it, so that the crafted 34 bytes lie inside the file
     assert_eq!(admin.call(&[b"SET", b"k2", b"value"]), b"$2\r\nk2\r\n");
     let start = z.peak_mib();
@@ -689,7 +692,10 @@ fn slow_and_idle_clients_are_dropped() {
         "hostile slow-and-idle: byte-a-100ms request closed after {slow_closed:?}, idle closed after {idle_closed:?}"
     );
     let slow_at = slow_closed.expect("the slow client is dropped");
-    assert!(slow_at < Duration::from_secs(REQUEST_TIMEOUT_S + 2), "{slow_at:?}");
+    assert!(
+        slow_at < Duration::from_secs(REQUEST_TIMEOUT_S + 2),
+        "{slow_at:?}"
+    );
     assert!(idle_closed.is_some());
 }
 
@@ -728,7 +734,10 @@ fn flush_respects_worm_lock_and_read_only_sessions() {
         let mut c = z.client();
         assert_eq!(select(&mut c, ns, Some("pw")), b"+OK\r\n");
         assert_eq!(c.call(&[b"SET", b"k", b"v"]), b"$1\r\nk\r\n");
-        assert_eq!(admin.call(&[b"NSSET", ns.as_bytes(), prop, b"1"]), b"+OK\r\n");
+        assert_eq!(
+            admin.call(&[b"NSSET", ns.as_bytes(), prop, b"1"]),
+            b"+OK\r\n"
+        );
         let r = c.call(&[b"FLUSH"]);
         results.push((ns, show(&r), c.call(&[b"EXISTS", b"k"])));
     }
@@ -744,7 +753,10 @@ fn flush_respects_worm_lock_and_read_only_sessions() {
     results.push(("r", show(&r), writer.call(&[b"EXISTS", b"k"])));
     eprintln!("hostile flush-authority: {results:?}");
     for (ns, reply, exists) in &results {
-        assert!(reply.starts_with('-') || reply == "(closed)", "{ns}: {reply}");
+        assert!(
+            reply.starts_with('-') || reply == "(closed)",
+            "{ns}: {reply}"
+        );
         assert_eq!(exists, b":1\r\n", "{ns}: the data must stay");
     }
 }
@@ -760,15 +772,24 @@ fn sessions_lose_rights_when_the_namespace_changes() {
     assert_eq!(select(&mut s, "open", None), b"+OK\r\n");
     assert_eq!(s.call(&[b"SET", b"a", b"1"]), b"$1\r\na\r\n");
     // a password, public: the session becomes read-only
-    assert_eq!(admin.call(&[b"NSSET", b"open", b"password", b"pw"]), b"+OK\r\n");
+    assert_eq!(
+        admin.call(&[b"NSSET", b"open", b"password", b"pw"]),
+        b"+OK\r\n"
+    );
     let after_password = s.call(&[b"SET", b"b", b"2"]);
     // private: the session loses access
-    assert_eq!(admin.call(&[b"NSSET", b"open", b"public", b"0"]), b"+OK\r\n");
+    assert_eq!(
+        admin.call(&[b"NSSET", b"open", b"public", b"0"]),
+        b"+OK\r\n"
+    );
     let after_private = s.call(&[b"GET", b"a"]);
     // a session that proved the password keeps it
     let mut owner = z.client();
     assert_eq!(select(&mut owner, "open", Some("pw")), b"+OK\r\n");
-    assert_eq!(admin.call(&[b"NSSET", b"open", b"public", b"1"]), b"+OK\r\n");
+    assert_eq!(
+        admin.call(&[b"NSSET", b"open", b"public", b"1"]),
+        b"+OK\r\n"
+    );
     let owner_write = owner.call(&[b"SET", b"c", b"3"]);
     eprintln!(
         "hostile session-recheck: SET after password {:?}, GET after private {:?}, owner SET {:?}",
@@ -822,7 +843,10 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -864,7 +888,10 @@ fn a_full_disk_fails_loudly_and_keeps_the_server_startable_root() {
     assert!(started_full, "the server must start on a full disk");
     assert_eq!(after, b"+OK\r\n", "the old password still holds");
     let mut c = z.client();
-    assert_eq!(select(&mut c, "t", None), b"-Namespace protected and private\r\n");
+    assert_eq!(
+        select(&mut c, "t", None),
+        b"-Namespace protected and private\r\n"
+    );
 }
 
 /// Wrong passwords sent as fast as possible for 2 s from one peer (pipelined, 8 connections):
@@ -883,7 +910,8 @@ fn password_guessing_is_rate_limited() {
             let tried = tried.clone();
             std::thread::spawn(move || {
                 let mut a = Client::connect(addr, Ipv4Addr::new(127, 0, 0, 2));
-                a.s.set_read_timeout(Some(Duration::from_millis(2500))).unwrap();
+                a.s.set_read_timeout(Some(Duration::from_millis(2500)))
+                    .unwrap();
                 let frame: Vec<u8> = (0..100)
                     .flat_map(|i| encode(&[b"SELECT", b"vault", format!("guess{i}").as_bytes()]))
                     .collect();
@@ -930,7 +958,10 @@ fn maxsize_counts_the_bytes_on_disk() {
     let z = Zdb::start(&[]);
     let mut admin = z.admin();
     namespace(&mut admin, "q", None, true);
-    assert_eq!(admin.call(&[b"NSSET", b"q", b"maxsize", b"1048576"]), b"+OK\r\n");
+    assert_eq!(
+        admin.call(&[b"NSSET", b"q", b"maxsize", b"1048576"]),
+        b"+OK\r\n"
+    );
     let mut c = z.attacker(0);
     assert_eq!(select(&mut c, "q", None), b"+OK\r\n");
     let mut accepted = 0;
@@ -957,7 +988,10 @@ fn maxsize_counts_the_bytes_on_disk() {
         on_disk / 1024,
         show(&refusal)
     );
-    assert!(on_disk <= (1 << 20) + 64 * 1024 + 256, "{on_disk} bytes on disk");
+    assert!(
+        on_disk <= (1 << 20) + 64 * 1024 + 256,
+        "{on_disk} bytes on disk"
+    );
     assert_eq!(refusal, b"-No space left on this namespace\r\n");
     // the last acknowledged value is the one served
     let r = c.call(&[b"GET", b"k"]);

@@ -132,7 +132,9 @@ impl<L: KeyLookup> CachedKeys<L> {
                 if found.len() >= self.capacity && !found.contains_key(&twin_id) {
                     found.retain(|_, (at, _)| at.elapsed() < self.ttl);
                     if found.len() >= self.capacity {
-                        if let Some(oldest) = found.iter().min_by_key(|(_, (at, _))| *at).map(|(t, _)| *t) {
+                        if let Some(oldest) =
+                            found.iter().min_by_key(|(_, (at, _))| *at).map(|(t, _)| *t)
+                        {
                             found.remove(&oldest);
                         }
                     }
@@ -227,12 +229,17 @@ mod tests {
         }
         let calls = cache.inner.calls.load(Ordering::SeqCst);
         assert_eq!(cache.public_key(1).await, Ok(Some([1; 32])));
-        assert_eq!(cache.inner.calls.load(Ordering::SeqCst), calls, "twin 1 still kept");
+        assert_eq!(
+            cache.inner.calls.load(Ordering::SeqCst),
+            calls,
+            "twin 1 still kept"
+        );
     }
 
     #[tokio::test]
     async fn lookups_of_twins_not_kept_are_rate_limited() {
-        let cache = CachedKeys::new(Counting::default(), Duration::from_secs(60), 1000).with_rate(1);
+        let cache =
+            CachedKeys::new(Counting::default(), Duration::from_secs(60), 1000).with_rate(1);
         let mut busy = 0;
         for twin in 10..40 {
             if cache.lookup(twin).await == Err(LookupError::Busy) {

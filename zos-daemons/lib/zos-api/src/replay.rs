@@ -183,7 +183,13 @@ mod tests {
     const SKEW: Duration = Duration::from_secs(60);
     const T: u64 = 1_700_000_000;
 
-    fn check(g: &ReplayGuard, twin: u32, nonce: &str, ts: u64, now: Instant) -> Result<(), ReplayError> {
+    fn check(
+        g: &ReplayGuard,
+        twin: u32,
+        nonce: &str,
+        ts: u64,
+        now: Instant,
+    ) -> Result<(), ReplayError> {
         g.check(twin, nonce, ts, now, T)
     }
 
@@ -203,7 +209,10 @@ mod tests {
         let now = Instant::now();
         check(&guard, 1, "aaaa", T, now).expect("first use");
         let almost = now + 2 * SKEW - Duration::from_millis(1);
-        assert_eq!(check(&guard, 1, "aaaa", T, almost), Err(ReplayError::Replayed));
+        assert_eq!(
+            check(&guard, 1, "aaaa", T, almost),
+            Err(ReplayError::Replayed)
+        );
         assert_eq!(check(&guard, 1, "aaaa", T, now + 2 * SKEW), Ok(()));
     }
 
@@ -217,10 +226,19 @@ mod tests {
         check(&guard, 2, "b1", T, now).expect("room");
         // full: twin 3 gets in, twin 1 (the heaviest) loses a1 and its floor is T
         assert_eq!(check(&guard, 3, "c1", T, now), Ok(()));
-        assert_eq!(check(&guard, 1, "a1", T, now), Err(ReplayError::Forgotten(T)));
-        assert_eq!(check(&guard, 1, "x", T, now), Err(ReplayError::Forgotten(T)));
+        assert_eq!(
+            check(&guard, 1, "a1", T, now),
+            Err(ReplayError::Forgotten(T))
+        );
+        assert_eq!(
+            check(&guard, 1, "x", T, now),
+            Err(ReplayError::Forgotten(T))
+        );
         // still remembered, so still a replay
-        assert_eq!(check(&guard, 1, "a2", T + 1, now), Err(ReplayError::Replayed));
+        assert_eq!(
+            check(&guard, 1, "a2", T + 1, now),
+            Err(ReplayError::Replayed)
+        );
         // a fresh request of twin 1 is fine, and twin 2 was never touched
         assert_eq!(check(&guard, 1, "a4", T + 5, now), Ok(()));
         assert_eq!(check(&guard, 2, "b1", T, now), Err(ReplayError::Replayed));
@@ -234,7 +252,10 @@ mod tests {
         let now = Instant::now();
         check(&guard, 1, "a1", T, now).expect("room");
         check(&guard, 1, "a2", T, now).expect("room");
-        assert_eq!(check(&guard, 1, "a3", T, now), Err(ReplayError::TwinFull(2)));
+        assert_eq!(
+            check(&guard, 1, "a3", T, now),
+            Err(ReplayError::TwinFull(2))
+        );
         assert_eq!(check(&guard, 2, "b1", T, now), Ok(()));
         let later = now + 2 * SKEW;
         assert_eq!(check(&guard, 1, "a3", T, later), Ok(()));

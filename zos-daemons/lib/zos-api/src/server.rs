@@ -156,7 +156,11 @@ impl Drop for Place {
 }
 
 /// A place for a connection from `peer`, if the caps leave one.
-fn admit(connections: &Arc<Mutex<Connections>>, config: &ServerConfig, peer: IpAddr) -> Option<Place> {
+fn admit(
+    connections: &Arc<Mutex<Connections>>,
+    config: &ServerConfig,
+    peer: IpAddr,
+) -> Option<Place> {
     let mut c = connections
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -257,7 +261,10 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
             let message = match e {
                 // What failed inside (a chain URL, a path, a bus error) is for the log only.
                 ApiError::Internal(_) | ApiError::Unavailable(_) => {
-                    let reference = format!("{:016x}", rand_core::RngCore::next_u64(&mut rand_core::OsRng));
+                    let reference = format!(
+                        "{:016x}",
+                        rand_core::RngCore::next_u64(&mut rand_core::OsRng)
+                    );
                     warn!(code = e.code(), reference, error = %e, "request failed");
                     if matches!(e, ApiError::Internal(_)) {
                         format!("the node failed to answer; reference {reference} in its log")
@@ -358,7 +365,13 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
     }
     state
         .replay
-        .check(auth.twin_id, &auth.nonce, auth.timestamp, Instant::now(), now)
+        .check(
+            auth.twin_id,
+            &auth.nonce,
+            auth.timestamp,
+            Instant::now(),
+            now,
+        )
         .map_err(|e| match e {
             ReplayError::Replayed => ApiError::Unauthorized(e.to_string()),
             ReplayError::TwinFull(_) | ReplayError::Forgotten(_) => {

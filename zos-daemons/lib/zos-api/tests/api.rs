@@ -707,8 +707,7 @@ fn many_signer(twin: u32) -> Signer {
 #[async_trait]
 impl KeyLookup for CountingKeys {
     async fn public_key(&self, twin_id: u32) -> Result<Option<[u8; 32]>, zos_api::KeyError> {
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         match twin_id {
             666 => Err(zos_api::KeyError {
                 twin_id,
@@ -738,7 +737,12 @@ async fn unknown_twins_cost_few_lookups() {
     let same = keys.calls.load(std::sync::atomic::Ordering::SeqCst);
     let started = std::time::Instant::now();
     for i in 0..300u32 {
-        let reply = post(node.addr, &signed_version(10_000 + i, &format!("{i:032x}")), VERSION).await;
+        let reply = post(
+            node.addr,
+            &signed_version(10_000 + i, &format!("{i:032x}")),
+            VERSION,
+        )
+        .await;
         *statuses.entry(reply.0).or_insert(0) += 1;
     }
     let distinct = keys.calls.load(std::sync::atomic::Ordering::SeqCst) - same;
@@ -749,8 +753,14 @@ async fn unknown_twins_cost_few_lookups() {
     // a burst of ten times the rate, then the rate
     let rate = f64::from(ServerConfig::default().key_lookups_per_second);
     let allowed = 10.0 * rate + rate * started.elapsed().as_secs_f64() + 1.0;
-    assert!(distinct as f64 <= allowed, "{distinct} lookups, {allowed} allowed");
-    assert!(statuses.keys().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert!(
+        distinct as f64 <= allowed,
+        "{distinct} lookups, {allowed} allowed"
+    );
+    assert!(
+        statuses.keys().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
 }
 
 /// 300 idle connections from one address: how many the server keeps; a caller from another
@@ -848,8 +858,12 @@ async fn fifty_twins_cannot_lock_everyone_out_of_the_replay_guard() {
     .await;
     let mut tasks = Vec::new();
     for t in 0..50u32 {
-        let client = Client::new(&format!("http://{}", node.addr), many_signer(1000 + t), 1000 + t)
-            .expect("client");
+        let client = Client::new(
+            &format!("http://{}", node.addr),
+            many_signer(1000 + t),
+            1000 + t,
+        )
+        .expect("client");
         tasks.push(tokio::spawn(async move {
             for _ in 0..20 {
                 client
@@ -898,6 +912,12 @@ async fn internal_errors_say_nothing_about_the_node() {
         lookup.0, lookup.1
     );
     let text = lookup.1.to_string();
-    assert!(!text.contains("wss://") && !text.contains("internal.example"), "{text}");
-    assert!(!handler.to_string().contains("statistics unavailable"), "{handler}");
+    assert!(
+        !text.contains("wss://") && !text.contains("internal.example"),
+        "{text}"
+    );
+    assert!(
+        !handler.to_string().contains("statistics unavailable"),
+        "{handler}"
+    );
 }

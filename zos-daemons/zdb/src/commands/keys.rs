@@ -105,7 +105,11 @@ pub(super) fn cmd_set(c: &mut Ctx, r: &Req) {
 }
 
 /// The live entries of `keys` and the bytes their payloads add to the reply.
-fn lookup_all(c: &mut Ctx, keys: impl Iterator<Item = usize>, r: &Req) -> (Vec<Option<Entry>>, usize) {
+fn lookup_all(
+    c: &mut Ctx,
+    keys: impl Iterator<Item = usize>,
+    r: &Req,
+) -> (Vec<Option<Entry>>, usize) {
     let Some(ns) = c.engine.session_ns(&c.s.ns, c.s.generation) else {
         return (Vec::new(), 0);
     };
@@ -408,8 +412,7 @@ pub(super) fn cmd_history(c: &mut Ctx, r: &Req) {
         };
         history_reply(c, e.indexid, e.idxoffset, None)
     } else {
-        let Some((fid, off)) =
-            format::decode_ekey(r.arg(2)).filter(|_| r.arg(2).len() == EKEY_LEN)
+        let Some((fid, off)) = format::decode_ekey(r.arg(2)).filter(|_| r.arg(2).len() == EKEY_LEN)
         else {
             c.err("Invalid arguments");
             return;

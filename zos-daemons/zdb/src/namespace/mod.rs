@@ -389,9 +389,8 @@ impl Namespace {
             .into_iter()
             .filter(|d| !d.exists())
             .collect();
-        let created = Namespace::create_files(
-            index_root, data_root, name, mode, settings, generation,
-        );
+        let created =
+            Namespace::create_files(index_root, data_root, name, mode, settings, generation);
         if created.is_err() {
             for d in made {
                 let _ = fs::remove_dir_all(d);

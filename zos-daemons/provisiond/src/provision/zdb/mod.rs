@@ -384,9 +384,7 @@ fn refused(e: AdminError) -> ProvisionError {
 /// A zdb volume's quota: its namespaces' sizes plus `extra`, never below what is `used` nor 0;
 /// None when the sum passes 2^64 - 1.
 fn quota_for(sizes: &[u64], extra: u64, used: u64) -> Option<u64> {
-    let sum = sizes
-        .iter()
-        .try_fold(extra, |acc, s| acc.checked_add(*s))?;
+    let sum = sizes.iter().try_fold(extra, |acc, s| acc.checked_add(*s))?;
     Some(sum.max(used).max(1))
 }
 
