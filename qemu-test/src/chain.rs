@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use zos_chain::{Chain, LocalChain, LocalChainError, Node, Signer, SignerError};
+use zos_chain::{Chain, Node, Signer, SignerError};
+use zos_testkit::{LocalChain, LocalChainError};
 
 use crate::image::workspace_root;
 use crate::vm::UserNet;

@@ -576,6 +576,26 @@ impl Vm {
         }
     }
 
+    /// Reboots the node from its debug shell (`zos-init reboot`) and waits for READY again (and
+    /// the shell): the next boot's markers.
+    pub fn reboot(&mut self, shell: &mut Shell, timeout: Duration) -> Result<Ready, VmError> {
+        self.mark();
+        shell.send("zos-init reboot")?;
+        let ready = self.wait_ready(timeout)?;
+        shell.sync(timeout)?;
+        Ok(ready)
+    }
+
+    /// Shuts the node down from its debug shell (`zos-init shutdown`) and waits for QEMU to exit.
+    pub fn shutdown(
+        &mut self,
+        shell: &mut Shell,
+        timeout: Duration,
+    ) -> Result<ExitStatus, VmError> {
+        shell.send("zos-init shutdown")?;
+        self.wait_exit(timeout)
+    }
+
     /// The failure seen so far was the point of the test: remove the temp dir on drop after all.
     pub fn failure_expected(&mut self) {
         self.failed = false;

@@ -20,9 +20,9 @@
 //! This module never logs, prints or returns the seed.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -345,50 +345,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
         dir: dir.to_path_buf(),
         source,
     })?;
-    write_file_atomically(path, bytes).map_err(|source| IdentityError::Write {
+    zos_base::write_atomic(path, bytes, 0o600).map_err(|source| IdentityError::Write {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// The atomic write itself (the directory must exist): `path` holds either its old content or
-/// all of `bytes`, mode 0600. Also used for the registration record next to the seed.
-pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let (dir, name) = match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) => (dir, name.to_string_lossy()),
-        _ => {
-            return Err(io::Error::other(format!(
-                "{} has no file name",
-                path.display()
-            )))
-        }
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    match fs::remove_file(&tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

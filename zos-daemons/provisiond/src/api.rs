@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use gridtypes::{Capacity, Deployment};
+use gridtypes::Deployment;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zbus::Connection;
@@ -16,7 +16,7 @@ use zos_api::{ApiError, Caller, Handler, KeyError, KeyLookup};
 use zos_bus::{NodeProxy, StorageProxy};
 
 use crate::chain::CheckError;
-use crate::engine::{Engine, EngineError, RESERVED_MRU_MIN};
+use crate::engine::{Engine, EngineError};
 
 /// The workload types this node provisions (`zos.system.node_features_get`).
 pub const FEATURES: &[&str] = &["zmount", "volume", "zdb"];
@@ -159,63 +159,16 @@ impl Api {
             .map_err(|e| bus_error("noded", e))
     }
 
-    /// zos's statistics: total, system reserve (cache size, memory reserve), used (ok and
-    /// paused workloads plus the reserve), and the users' counters.
+    /// zos's statistics (see [`crate::capacity`]).
     async fn statistics(&self) -> Result<Value, ApiError> {
-        let total = self
-            .node()
-            .await?
-            .capacity()
-            .await
-            .map_err(|e| bus_error("noded", e))?;
-        let cache = StorageProxy::new(&self.bus)
-            .await
-            .map_err(|e| bus_error("storaged", e))?
-            .cache()
-            .await
-            .map(|c| c.size)
-            .unwrap_or(0);
-        let system = Capacity {
-            sru: cache,
-            mru: (total.mru / 10).max(RESERVED_MRU_MIN),
-            ..Default::default()
-        };
         let active = self.engine.active().await?;
-        let mut used = system;
-        let mut workloads = 0;
-        let mut last = 0i64;
-        for d in &active {
-            used += d.used_capacity().unwrap_or_default();
-            workloads += d
-                .workloads
-                .iter()
-                .filter(|w| w.result.state.is_okay())
-                .count();
-            last = last.max(
-                d.workloads
-                    .iter()
-                    .map(|w| w.result.created.0)
-                    .max()
-                    .unwrap_or(0),
-            );
-        }
-        let total = Capacity {
-            cru: total.cru,
-            sru: total.sru,
-            hru: total.hru,
-            mru: total.mru,
-            ipv4u: 0,
-        };
-        Ok(json!({
-            "total": total,
-            "used": used,
-            "system": system,
-            "users": {
-                "deployments": active.len(),
-                "workloads": workloads,
-                "last_deployment_timestamp": last,
-            },
-        }))
+        let stats = self
+            .engine
+            .capacity()
+            .statistics(&active)
+            .await
+            .map_err(|e| ApiError::Unavailable(zos_base::report(&e)))?;
+        to_json(&stats)
     }
 }
 

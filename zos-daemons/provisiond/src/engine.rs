@@ -17,14 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gridtypes::{
-    check_updatable, sort_ops, Capacity, Deployment, OpKind, ResultState, Timestamp, Workload,
-    WorkloadResult, WorkloadType, GIB,
+    check_updatable, sort_ops, Deployment, OpKind, ResultState, Timestamp, Workload,
+    WorkloadResult, WorkloadType,
 };
 use tokio::sync::{Mutex, Notify};
 use zbus::Connection;
 use zos_bus::node::ContractUsage;
-use zos_bus::{NodeProxy, StorageProxy};
+use zos_bus::NodeProxy;
 
+use crate::capacity::{self, Accounting, CapacityError};
 use crate::chain::{ChainView, CheckError};
 use crate::kyc::Kyc;
 use crate::provision::zdb::ZdbSetup;
@@ -34,8 +35,6 @@ use crate::store::{Job, JobKind, Store, StoreError};
 /// How many times a consumption report is tried, and how far apart (as zos).
 pub const REPORT_TRIES: u32 = 4;
 pub const REPORT_RETRY: Duration = Duration::from_secs(6);
-/// zos's system reserve of memory: the larger of 10 % of the total and 2 GiB.
-pub const RESERVED_MRU_MIN: u64 = 2 * GIB;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -57,11 +56,21 @@ pub enum EngineError {
     Bus(String),
 }
 
+impl From<CapacityError> for EngineError {
+    fn from(error: CapacityError) -> Self {
+        match error {
+            CapacityError::NoRoom(m) => EngineError::Capacity(m),
+            other => EngineError::Bus(zos_base::report(&other)),
+        }
+    }
+}
+
 /// The engine's view of the node.
 pub struct Engine {
     store: Mutex<Store>,
     chain: ChainView,
     provisioners: Provisioners,
+    capacity: Accounting,
     bus: Connection,
     node_id: u32,
     kyc: Option<Kyc>,
@@ -108,6 +117,7 @@ impl Engine {
             store: Mutex::new(store),
             chain,
             provisioners: Provisioners::new(bus.clone(), zdb),
+            capacity: Accounting::new(bus.clone()),
             bus,
             node_id,
             kyc,
@@ -117,6 +127,11 @@ impl Engine {
 
     pub fn node_id(&self) -> u32 {
         self.node_id
+    }
+
+    /// The node's capacity accounting, which admission uses too.
+    pub fn capacity(&self) -> &Accounting {
+        &self.capacity
     }
 
     pub fn chain(&self) -> &ChainView {
@@ -283,58 +298,10 @@ impl Engine {
             .map_err(|e| EngineError::Unauthorized(format!("signature verification failed: {e}")))
     }
 
-    /// zos's admission: storage must fit the pools' free bytes; memory (zmachines) must fit
-    /// what is left after the booked memory and the system reserve. `old` is the version being
-    /// replaced (its capacity is freed).
+    /// zos's admission (see [`crate::capacity`]); `old` is the version being replaced.
     async fn admit(&self, d: &Deployment, old: Option<&Deployment>) -> Result<(), EngineError> {
-        let wanted = total(&d.workloads);
-        let freed = old
-            .map(|o| o.used_capacity().unwrap_or_default())
-            .unwrap_or_default();
-        let storage = StorageProxy::new(&self.bus)
-            .await
-            .map_err(|e| EngineError::Bus(e.to_string()))?
-            .capacity()
-            .await
-            .map_err(|e| EngineError::Bus(format!("storaged Capacity: {e}")))?;
-        let sru_free = storage.sru_total.saturating_sub(storage.sru_used) + freed.sru;
-        let hru_free = storage.hru_total.saturating_sub(storage.hru_used) + freed.hru;
-        if wanted.sru > sru_free {
-            return Err(EngineError::Capacity(format!(
-                "the deployment needs {} bytes of SSD, the node has {sru_free} free",
-                wanted.sru
-            )));
-        }
-        if wanted.hru > hru_free {
-            return Err(EngineError::Capacity(format!(
-                "the deployment needs {} bytes of HDD, the node has {hru_free} free",
-                wanted.hru
-            )));
-        }
-        if wanted.mru > freed.mru {
-            let node = NodeProxy::new(&self.bus)
-                .await
-                .map_err(|e| EngineError::Bus(e.to_string()))?
-                .capacity()
-                .await
-                .map_err(|e| EngineError::Bus(format!("noded Capacity: {e}")))?;
-            let reserved = (node.mru / 10).max(RESERVED_MRU_MIN);
-            let booked: u64 = self
-                .active()
-                .await?
-                .iter()
-                .filter(|a| a.contract_id != d.contract_id)
-                .map(|a| a.used_capacity().map(|c| c.mru).unwrap_or(0))
-                .sum();
-            let free = node.mru.saturating_sub(booked + reserved);
-            if wanted.mru > free {
-                return Err(EngineError::Capacity(format!(
-                    "the deployment needs {} bytes of memory, the node has {free} free",
-                    wanted.mru
-                )));
-            }
-        }
-        Ok(())
+        let others = self.active().await?;
+        Ok(self.capacity.admit(d, old, &others).await?)
     }
 
     // ---- the job loop ----
@@ -582,7 +549,17 @@ impl Engine {
     /// in the background.
     pub async fn report(&self, contract_id: u64) {
         let used = match self.store.lock().await.deployment(contract_id) {
-            Ok(Some((d, _))) => d.used_capacity().unwrap_or_default(),
+            Ok(Some((d, _))) => match capacity::booked(Some(&d)) {
+                Ok(used) => used,
+                Err(error) => {
+                    tracing::error!(
+                        contract_id,
+                        error = &error as &dyn std::error::Error,
+                        "no consumption report"
+                    );
+                    return;
+                }
+            },
             _ => return,
         };
         let usage = ContractUsage {
@@ -615,11 +592,4 @@ impl Engine {
             }
         });
     }
-}
-
-fn total(workloads: &[Workload]) -> Capacity {
-    workloads.iter().fold(Capacity::default(), |mut acc, w| {
-        acc += w.capacity().unwrap_or_default();
-        acc
-    })
 }

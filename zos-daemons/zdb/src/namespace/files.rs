@@ -3,17 +3,10 @@
 
 use super::*;
 
+/// Replaces the namespace's descriptor whole (or fails and leaves the old one), durably.
 pub fn write_descriptor(index_dir: &Path, d: &NsDescriptor) -> io::Result<()> {
     fs::create_dir_all(index_dir)?;
-    let p = index_dir.join(DESCRIPTOR_FILE);
-    let tmp = index_dir.join(".zdb-namespace.tmp");
-    fs::write(&tmp, d.encode())?;
-    File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, &p)?;
-    if let Ok(dir) = File::open(index_dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    zos_base::write_atomic(&index_dir.join(DESCRIPTOR_FILE), &d.encode(), 0o644)
 }
 
 pub fn create_index_file(p: &Path, id: u32, mode: Mode) -> io::Result<()> {

@@ -1,4 +1,4 @@
-//! A private bus broker for integration tests (feature `testing`, for dev-dependencies only).
+//! A private bus broker for integration tests.
 //!
 //! [`PrivateBus::start`] runs the real broker (`busd`, installed by `make deps` into
 //! `target/tools/bin/busd`) on a socket in a fresh temporary directory and waits until it accepts
@@ -43,7 +43,7 @@ pub enum TestingError {
 pub fn busd_path() -> PathBuf {
     match std::env::var_os(BUSD_ENV) {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../target/tools/bin/busd"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/bin/busd"),
     }
 }
 

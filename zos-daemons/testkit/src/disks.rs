@@ -1,5 +1,5 @@
-//! Test scaffolding (feature `testing`) for storaged's tests and for the tests of daemons that
-//! need a real storaged (noded asks it for SRU/HRU): sparse files on loop devices, a fixture sysfs
+//! Disks for storaged's tests and for the tests of daemons that need a real storaged (noded asks
+//! it for SRU/HRU): sparse files on loop devices, a fixture sysfs
 //! that describes them (so the real discovery code runs and a loop can be "rotational"), guards
 //! that unmount and detach everything even when a test fails, and [`Env::serve`], which runs the
 //! real storage service in-process on a test bus.
@@ -12,9 +12,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::discovery::Discovery;
-use crate::service::{self, StorageService};
-use crate::store::Storage;
+use storaged::discovery::Discovery;
+use storaged::service::{self, StorageService};
+use storaged::store::Storage;
 
 pub const MIB: u64 = 1024 * 1024;
 

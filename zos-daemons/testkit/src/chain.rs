@@ -1,5 +1,5 @@
 //! `LocalChain`: the real TFChain runtime (pinned spec 144) under chopsticks on a free loopback
-//! port, for the tests of this and other crates (feature `testing`).
+//! port, and what every test on it starts with: the dev accounts, funded twins, a farm, a node.
 //!
 //! It owns one chopsticks process: started on 127.0.0.1 only, killed by pid on `stop()` and on
 //! Drop. Chopsticks keeps state in memory, so `restart()` comes back at genesis on the same port.
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::{AccountId32, Chain, Error, Signer};
+use zos_chain::{AccountId32, Chain, Error, Signer};
 
 /// sha256 of `chain/tfchain-local-spec144.json`.
 pub const SPEC_SHA256: &str = "4c284cdc03cd2b872fe9e5895271c5e8a69b2b1ef761241b220dce6a96be3489";
@@ -60,7 +60,7 @@ impl LocalChain {
     pub fn chain_dir() -> PathBuf {
         match std::env::var_os("ZOS_CHAIN_DIR") {
             Some(dir) => PathBuf::from(dir),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../chain"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../chain"),
         }
     }
 
