@@ -21,7 +21,7 @@ pub const GIB: u64 = 1 << 30;
 pub fn run_ok(shell: &mut Shell, cmd: &str) -> String {
     shell
         .run_ok(cmd)
-        .unwrap_or_else(|e| panic!("in the debug shell: {e}"))
+        .unwrap_or_else(|e| panic!("in the debug shell: {e}", e = zos_base::Report(&e)))
 }
 
 /// Polls `zbusdebug list` until the bus name `name` is owned; the last listing.

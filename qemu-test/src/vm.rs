@@ -43,15 +43,15 @@ pub enum VmError {
         path: PathBuf,
         hint: &'static str,
     },
-    #[error("cannot create the VM's temp dir: {0}")]
+    #[error("cannot create the VM's temp dir")]
     TempDir(#[source] std::io::Error),
-    #[error("cannot copy boot disk {from} to {to}: {source}")]
+    #[error("cannot copy boot disk {from} to {to}")]
     CopyDisk {
         from: PathBuf,
         to: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot start {QEMU} ({source}); `make deps` installs qemu-system-x86 from bookworm-backports")]
+    #[error("cannot start {QEMU}; `make deps` installs qemu-system-x86 from bookworm-backports")]
     Spawn { source: std::io::Error },
     #[error("QEMU exited at once with {status}; its stderr ({stderr_path}):\n{stderr}")]
     EarlyExit {
@@ -65,7 +65,7 @@ pub enum VmError {
         log: PathBuf,
         tail: String,
     },
-    #[error("cannot wait for QEMU: {0}")]
+    #[error("cannot wait for QEMU")]
     Wait(#[source] std::io::Error),
     #[error("the guest kernel panicked before READY: {line} (console log: {log})")]
     KernelPanic { line: String, log: PathBuf },
@@ -779,7 +779,7 @@ mod tests {
             .extra_cmdline("runmode=dev")
             .spawn()
             .err()
-            .map(|e| e.to_string())
+            .map(|e| zos_base::report(&e))
             .unwrap_or_default();
         assert!(err.contains("UKI"), "{err}");
         assert!(matches!(Vm::builder().spawn(), Err(VmError::NoBoot)));
@@ -787,7 +787,7 @@ mod tests {
             .uefi(Path::new("/nonexistent/zos.img"))
             .spawn()
             .err()
-            .map(|e| e.to_string())
+            .map(|e| zos_base::report(&e))
             .unwrap_or_default();
         assert!(err.contains("make image"), "{err}");
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolvError {
-    #[error("cannot write resolver configuration {path}: {source}")]
+    #[error("cannot write resolver configuration {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -94,7 +94,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().contains("/nonexistent/dir/resolv.conf"),
+            zos_base::report(&err).contains("/nonexistent/dir/resolv.conf"),
             "{err}"
         );
     }

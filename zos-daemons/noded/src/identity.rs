@@ -45,11 +45,11 @@ const DAMAGED_MARKER: &str = ".damaged-";
 /// Why a seed file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Damage {
-    #[error("unreadable: {0}")]
+    #[error("unreadable")]
     Unreadable(#[source] io::Error),
     #[error("larger than {MAX_SEED_FILE_LEN} bytes ({0} bytes)")]
     TooLarge(u64),
-    #[error("not a seed document: {0}")]
+    #[error("not a seed document")]
     NotSeedJson(#[source] serde_json::Error),
     #[error("version {found}, expected {SEED_FILE_VERSION}")]
     WrongVersion { found: u32 },
@@ -91,19 +91,19 @@ pub enum IdentityError {
     KeptAside { path: PathBuf, kept: PathBuf },
     #[error("identity path {0} has no file name")]
     BadPath(PathBuf),
-    #[error("cannot list {dir} for kept-aside identities: {source}")]
+    #[error("cannot list {dir} for kept-aside identities")]
     ListDir {
         dir: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot create directory {dir}: {source}")]
+    #[error("cannot create directory {dir}")]
     CreateDir {
         dir: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot write identity file {path}: {source}")]
+    #[error("cannot write identity file {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -152,7 +152,7 @@ impl Identity {
         let mut seed = [0u8; 32];
         OsRng
             .try_fill_bytes(&mut seed)
-            .map_err(|e| IdentityError::Random(e.to_string()))?;
+            .map_err(|e| IdentityError::Random(zos_base::report(&e)))?;
         let key = SigningKey::from_bytes(&seed);
         seed.fill(0);
         Ok(Identity { key })
@@ -461,13 +461,13 @@ mod tests {
         fs::write(&path, content).unwrap();
         let err = load_or_create(&path).unwrap_err();
         let IdentityError::Damaged { damage, kept, .. } = &err else {
-            panic!("expected Damaged, got {err}");
+            panic!("expected Damaged, got {err}", err = zos_base::Report(&err));
         };
         assert!(expect(damage), "unexpected damage {damage}");
         assert!(!path.exists(), "damaged file replaced by a new one");
         assert_eq!(&fs::read(kept).unwrap(), content);
         assert_eq!(kept_files(&path), vec![kept.clone()]);
-        assert!(err.to_string().contains("delete"));
+        assert!(zos_base::report(&err).contains("delete"));
 
         // The next start refuses too, and still creates nothing.
         let err = load_or_create(&path).unwrap_err();
@@ -569,7 +569,7 @@ mod tests {
         fs::create_dir_all(&path).unwrap();
         let err = load_or_create(&path).unwrap_err();
         let IdentityError::Damaged { damage, kept, .. } = &err else {
-            panic!("expected Damaged, got {err}");
+            panic!("expected Damaged, got {err}", err = zos_base::Report(&err));
         };
         assert!(matches!(damage, Damage::Unreadable(_)), "{damage}");
         assert!(kept.is_dir());

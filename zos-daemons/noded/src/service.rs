@@ -74,10 +74,11 @@ impl NodeService {
             Ok(Ok(list)) => Ok(list),
             Ok(Err(error)) => {
                 tracing::warn!(%error, "Interfaces failed");
-                Err(zbus::fdo::Error::Failed(error.to_string()))
+                Err(zbus::fdo::Error::Failed(zos_base::report(&error)))
             }
             Err(error) => Err(zbus::fdo::Error::Failed(format!(
-                "reading interfaces did not finish: {error}"
+                "reading interfaces did not finish: {error}",
+                error = zos_base::Report(&error)
             ))),
         }
     }

@@ -40,11 +40,12 @@ struct ContractArg {
 }
 
 fn arg<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
-    serde_json::from_value(data).map_err(|e| ApiError::BadRequest(format!("invalid data: {e}")))
+    serde_json::from_value(data)
+        .map_err(|e| ApiError::BadRequest(format!("invalid data: {e}", e = zos_base::Report(&e))))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_value(value).map_err(|e| ApiError::Internal(zos_base::report(&e)))
 }
 
 fn bus_error(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -53,7 +54,7 @@ fn bus_error(what: &str, e: impl std::fmt::Display) -> ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
-        let text = error.to_string();
+        let text = zos_base::report(&error);
         match error {
             EngineError::Invalid(_) | EngineError::Capacity(_) | EngineError::Exists(_) => {
                 ApiError::BadRequest(text)
@@ -210,7 +211,7 @@ impl KeyLookup for ChainKeys {
             Err(CheckError::NoTwin(_)) => Ok(None),
             Err(error) => Err(KeyError {
                 twin_id,
-                reason: error.to_string(),
+                reason: zos_base::report(&error),
             }),
         }
     }

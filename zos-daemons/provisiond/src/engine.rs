@@ -50,7 +50,7 @@ pub enum EngineError {
     Exists(u64),
     #[error("deployment not found")]
     NotFound,
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
     Bus(String),
@@ -143,7 +143,7 @@ impl Engine {
     /// `zos.deployment.deploy`: checks everything, then stores and queues the deployment.
     pub async fn deploy(&self, caller: u32, mut d: Deployment) -> Result<(), EngineError> {
         d.validate_create()
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            .map_err(|e| EngineError::Invalid(zos_base::report(&e)))?;
         self.authorize(caller, &d).await?;
         if self.store.lock().await.deployment(d.contract_id)?.is_some() {
             return Err(EngineError::Exists(d.contract_id));
@@ -171,13 +171,13 @@ impl Engine {
     /// `zos.deployment.update`: the next version of an active deployment of the caller.
     pub async fn update(&self, caller: u32, new: Deployment) -> Result<(), EngineError> {
         new.validate()
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            .map_err(|e| EngineError::Invalid(zos_base::report(&e)))?;
         self.authorize(caller, &new).await?;
         let old = self.own_active(caller, new.contract_id).await?;
         let mut probe = new.clone();
         let ops = old
             .upgrade(&mut probe)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            .map_err(|e| EngineError::Invalid(zos_base::report(&e)))?;
         // This node updates what it can provision: volumes, zmounts and zdb namespaces.
         check_updatable(&ops, |t| {
             matches!(
@@ -185,7 +185,7 @@ impl Engine {
                 WorkloadType::Volume | WorkloadType::ZMount | WorkloadType::Zdb
             )
         })
-        .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        .map_err(|e| EngineError::Invalid(zos_base::report(&e)))?;
         self.chain.check_contract(&new, self.node_id).await?;
         self.admit(&new, Some(&old)).await?;
         self.store
@@ -290,12 +290,16 @@ impl Engine {
                         "twin {caller} is not verified (KYC)"
                     )))
                 }
-                Err(error) => return Err(EngineError::Bus(error.to_string())),
+                Err(error) => return Err(EngineError::Bus(zos_base::report(&error))),
             }
         }
         let keys = self.chain.twin_keys(&d.signer_twins()).await?;
-        d.verify(&keys)
-            .map_err(|e| EngineError::Unauthorized(format!("signature verification failed: {e}")))
+        d.verify(&keys).map_err(|e| {
+            EngineError::Unauthorized(format!(
+                "signature verification failed: {e}",
+                e = zos_base::Report(&e)
+            ))
+        })
     }
 
     /// zos's admission (see [`crate::capacity`]); `old` is the version being replaced.
@@ -395,11 +399,11 @@ impl Engine {
         let at = now();
         let id = match d.workload_id(&w.name) {
             Ok(id) => id,
-            Err(e) => return WorkloadResult::error(at, e.to_string()),
+            Err(e) => return WorkloadResult::error(at, zos_base::report(&e)),
         };
         let data = match w.data() {
             Ok(data) => data,
-            Err(e) => return WorkloadResult::error(at, e.to_string()),
+            Err(e) => return WorkloadResult::error(at, zos_base::report(&e)),
         };
         let done = if update {
             self.provisioners.update(&id, &data).await
@@ -413,7 +417,7 @@ impl Engine {
             }
             Err(error) => {
                 tracing::warn!(workload = %id, %error, "workload failed");
-                WorkloadResult::error(at, error.to_string())
+                WorkloadResult::error(at, zos_base::report(&error))
             }
         }
     }
@@ -426,7 +430,7 @@ impl Engine {
         let mut ops = match old.upgrade(&mut new) {
             Ok(ops) => ops,
             Err(e) => {
-                tracing::warn!(contract = old.contract_id, error = %e, "update no longer applies");
+                tracing::warn!(contract = old.contract_id, error = %zos_base::Report(&e), "update no longer applies");
                 return Ok(false);
             }
         };
@@ -496,7 +500,9 @@ impl Engine {
                 message: reason.to_string(),
                 ..WorkloadResult::new(ResultState::Deleted, at)
             },
-            Err(e) => WorkloadResult::error(at, format!("cannot remove: {e}")),
+            Err(e) => {
+                WorkloadResult::error(at, format!("cannot remove: {e}", e = zos_base::Report(&e)))
+            }
         }
     }
 

@@ -62,14 +62,18 @@ impl Kyc {
     async fn ask(&self, twin: u32) -> Result<bool, String> {
         let uri: hyper::Uri = format!("{}/api/v1/status?twin_id={twin}", self.base)
             .parse()
-            .map_err(|e| format!("{e}"))?;
-        let reply = self.client.get(uri).await.map_err(|e| e.to_string())?;
+            .map_err(|e| format!("{e}", e = zos_base::Report(&e)))?;
+        let reply = self
+            .client
+            .get(uri)
+            .await
+            .map_err(|e| zos_base::report(&e))?;
         let status = reply.status();
         let body = reply
             .into_body()
             .collect()
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| zos_base::report(&e))?
             .to_bytes();
         if status.is_server_error() {
             return Err(format!("status {status}"));

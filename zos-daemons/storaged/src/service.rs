@@ -74,14 +74,15 @@ impl StorageService {
                 Err(error)
             }
             Err(error) => Err(StorageError::Failed(format!(
-                "{method} did not finish: {error}"
+                "{method} did not finish: {error}",
+                error = zos_base::Report(&error)
             ))),
         }
     }
 }
 
 fn to_bus(error: StoreError) -> StorageError {
-    let text = error.to_string();
+    let text = zos_base::report(&error);
     match error {
         StoreError::NoSpace(_) => StorageError::NoSpace(text),
         StoreError::InvalidName(_) => StorageError::InvalidName(text),

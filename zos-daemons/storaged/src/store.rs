@@ -37,7 +37,7 @@ pub enum StoreError {
     Exists(String),
     #[error(transparent)]
     Btrfs(#[from] BtrfsError),
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -129,7 +129,13 @@ impl Storage {
                         }
                         Err(error) => {
                             tracing::error!(%disk, %error, "cannot create a pool");
-                            (None, format!("cannot create a pool: {error}"))
+                            (
+                                None,
+                                format!(
+                                    "cannot create a pool: {error}",
+                                    error = zos_base::Report(&error)
+                                ),
+                            )
                         }
                     }
                 }
@@ -143,7 +149,13 @@ impl Storage {
                         Ok(p) => (Some(p), "pool".to_string()),
                         Err(error) => {
                             tracing::error!(%disk, pool = %label, %error, "cannot open the pool");
-                            (None, format!("cannot open pool {label}: {error}"))
+                            (
+                                None,
+                                format!(
+                                    "cannot open pool {label}: {error}",
+                                    error = zos_base::Report(&error)
+                                ),
+                            )
                         }
                     }
                 }

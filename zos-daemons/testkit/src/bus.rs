@@ -20,9 +20,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 pub enum TestingError {
     #[error("busd not found at {0}: run `make deps` (it installs busd into target/tools/bin)")]
     BusdMissing(PathBuf),
-    #[error("cannot create a temporary directory for the broker: {0}")]
+    #[error("cannot create a temporary directory for the broker")]
     TempDir(#[source] std::io::Error),
-    #[error("cannot start {busd}: {source}")]
+    #[error("cannot start {busd}")]
     Spawn {
         busd: PathBuf,
         #[source]
@@ -35,7 +35,7 @@ pub enum TestingError {
     },
     #[error("busd did not listen on {socket} within {START_TIMEOUT:?}")]
     Timeout { socket: PathBuf },
-    #[error("cannot check on busd: {0}")]
+    #[error("cannot check on busd")]
     Wait(#[source] std::io::Error),
 }
 

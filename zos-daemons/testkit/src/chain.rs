@@ -34,7 +34,7 @@ pub enum LocalChainError {
     Spawn(std::io::Error),
     #[error("cannot pick a free loopback port: {0}")]
     Port(std::io::Error),
-    #[error("log file {path}: {source}")]
+    #[error("log file {path}")]
     Log {
         path: PathBuf,
         source: std::io::Error,
@@ -152,7 +152,7 @@ impl LocalChain {
             .parse()
             .map_err(|e| Error::InvalidArgument(format!("staking pool account: {e:?}")))?;
         let alice = Signer::sr25519_from_uri("//Alice")
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            .map_err(|e| Error::InvalidArgument(zos_base::report(&e)))?;
         chain
             .transfer_keep_alive(&alice, &pool, 1_000_000_000)
             .await?;
@@ -163,7 +163,7 @@ impl LocalChain {
         if let Some(mut child) = self.child.take() {
             // Killing our own child by its pid; reaping it so no zombie is left.
             if let Err(e) = child.kill() {
-                tracing::warn!(pid = child.id(), error = %e, "cannot kill chopsticks");
+                tracing::warn!(pid = child.id(), error = %zos_base::Report(&e), "cannot kill chopsticks");
             }
             let _ = child.wait();
         }
@@ -240,7 +240,7 @@ impl Drop for LocalChain {
 fn verify_spec(path: &Path) -> Result<(), LocalChainError> {
     let data = std::fs::read(path).map_err(|e| LocalChainError::Spec {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: zos_base::report(&e),
     })?;
     let digest = hex::encode(Sha256::digest(&data));
     if digest != SPEC_SHA256 {
@@ -294,7 +294,7 @@ mod tests {
         };
         assert!(matches!(err, LocalChainError::NotInstalled(_)), "{err:?}");
         assert!(
-            err.to_string().contains("run make deps (npm ci in chain/)"),
+            zos_base::report(&err).contains("run make deps (npm ci in chain/)"),
             "{err}"
         );
     }
@@ -306,6 +306,9 @@ mod tests {
         let other = dir.path().join(SPEC_FILE);
         std::fs::write(&other, b"{}").expect("write");
         let err = verify_spec(&other).expect_err("wrong digest");
-        assert!(err.to_string().contains("expected 4c284cdc"), "{err}");
+        assert!(
+            zos_base::report(&err).contains("expected 4c284cdc"),
+            "{err}"
+        );
     }
 }

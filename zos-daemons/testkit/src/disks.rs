@@ -32,7 +32,7 @@ fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}", e = zos_base::Report(&e)));
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}",

@@ -27,7 +27,7 @@ use crate::resp::{self, RespError};
 pub enum ServerError {
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("cannot listen on {what}: {source}")]
+    #[error("cannot listen on {what}")]
     Listen {
         what: String,
         source: std::io::Error,
@@ -141,7 +141,7 @@ impl Server {
                         });
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        tracing::warn!(error = %zos_base::Report(&e), "accept failed");
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     }
                 }
@@ -160,7 +160,7 @@ impl Server {
                         tokio::spawn(connection(sh, sock));
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        tracing::warn!(error = %zos_base::Report(&e), "accept failed");
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     }
                 }

@@ -129,7 +129,7 @@ mod tests {
 
         let cache = CachedKeys::new(Counting::default(), Duration::from_secs(60), 10);
         let err = cache.public_key(3).await.expect_err("fails");
-        assert!(err.to_string().contains("chain down"), "{err}");
+        assert!(zos_base::report(&err).contains("chain down"), "{err}");
         cache.public_key(3).await.expect_err("fails again");
         assert_eq!(cache.inner.calls.load(Ordering::SeqCst), 2);
     }

@@ -128,13 +128,13 @@ pub async fn serve(
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                         if let Err(e) = served {
-                            debug!(%peer, error = %e, "connection ended with an error");
+                            debug!(%peer, error = %zos_base::Report(&e), "connection ended with an error");
                         }
                     });
                 }
                 Err(e) => {
                     // Transient (EMFILE, ECONNABORTED, ...): keep serving.
-                    warn!(error = %e, "accept failed");
+                    warn!(error = %zos_base::Report(&e), "accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
@@ -157,9 +157,9 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
         }
         Err(e) => {
             if matches!(e, ApiError::Internal(_)) {
-                warn!(code = e.code(), error = %e, "request failed");
+                warn!(code = e.code(), error = %zos_base::Report(&e), "request failed");
             } else {
-                debug!(code = e.code(), error = %e, "request refused");
+                debug!(code = e.code(), error = %zos_base::Report(&e), "request refused");
             }
             let status =
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -211,7 +211,7 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
         .keys
         .public_key(auth.twin_id)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(zos_base::report(&e)))?
         .ok_or_else(|| ApiError::Unauthorized(format!("unknown twin {}", auth.twin_id)))?;
     let body = read_body(req.into_body(), max_body, state.config.read_timeout).await?;
     let message = signing_message(
@@ -233,14 +233,15 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
         .replay
         .check(auth.twin_id, &auth.nonce, Instant::now())
         .map_err(|e| match e {
-            ReplayError::Replayed => ApiError::Unauthorized(e.to_string()),
-            ReplayError::TwinFull(_) => ApiError::TooManyRequests(e.to_string()),
-            ReplayError::Full(_) => ApiError::Unavailable(e.to_string()),
+            ReplayError::Replayed => ApiError::Unauthorized(zos_base::report(&e)),
+            ReplayError::TwinFull(_) => ApiError::TooManyRequests(zos_base::report(&e)),
+            ReplayError::Full(_) => ApiError::Unavailable(zos_base::report(&e)),
         })?;
 
     let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
-            "expected JSON {{\"command\": \"...\", \"data\": ...}}: {e}"
+            "expected JSON {{\"command\": \"...\", \"data\": ...}}: {e}",
+            e = zos_base::Report(&e)
         ))
     })?;
     span.record("command", envelope.command.as_str());

@@ -52,13 +52,13 @@ pub async fn connect_to(address: &str) -> zbus::Result<zbus::Connection> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot serve {path} on the bus: {source}")]
+    #[error("cannot serve {path} on the bus")]
     Object {
         path: &'static str,
         #[source]
         source: zbus::Error,
     },
-    #[error("cannot own bus name {name}: {source}")]
+    #[error("cannot own bus name {name}")]
     Name {
         name: &'static str,
         #[source]

@@ -31,12 +31,12 @@ pub enum Error {
         value: String,
         reason: &'static str,
     },
-    #[error("reading node configuration {path}: {source}")]
+    #[error("reading node configuration {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("node configuration {path} is not valid JSON: {source}")]
+    #[error("node configuration {path} is not valid JSON")]
     Decode {
         path: String,
         source: serde_json::Error,

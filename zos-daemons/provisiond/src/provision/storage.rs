@@ -20,9 +20,9 @@ impl StorageManager {
     }
 
     async fn storage(&self) -> Result<StorageProxy<'static>, ProvisionError> {
-        StorageProxy::new(&self.bus)
-            .await
-            .map_err(|e| ProvisionError::Storage(format!("storaged: {e}")))
+        StorageProxy::new(&self.bus).await.map_err(|e| {
+            ProvisionError::Storage(format!("storaged: {e}", e = zos_base::Report(&e)))
+        })
     }
 
     /// Makes (or with `resize`, resizes: not below what is used) the volume `name`.

@@ -106,7 +106,7 @@ pub(super) fn cmd_nsnew(c: &mut Ctx, r: &Req) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(namespace = %name, error = %e, "cannot create namespace");
+            tracing::error!(namespace = %name, error = %zos_base::Report(&e), "cannot create namespace");
             c.err("Could not create namespace");
         }
     }
@@ -134,7 +134,7 @@ pub(super) fn cmd_nsdel(c: &mut Ctx, r: &Req) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(namespace = %name, error = %e, "cannot delete namespace");
+            tracing::error!(namespace = %name, error = %zos_base::Report(&e), "cannot delete namespace");
             c.err("Could not delete this namespace");
         }
     }
@@ -209,7 +209,7 @@ pub(super) fn cmd_nsset(c: &mut Ctx, r: &Req) {
         }
         Ok(()) => {
             if let Err(e) = ns.commit_descriptor() {
-                tracing::error!(namespace = %name, error = %e, "descriptor write failed");
+                tracing::error!(namespace = %name, error = %zos_base::Report(&e), "descriptor write failed");
             }
             c.ok();
         }
@@ -273,7 +273,7 @@ pub(super) fn cmd_nsjump(c: &mut Ctx) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(error = %e, "jump failed");
+            tracing::error!(error = %zos_base::Report(&e), "jump failed");
             c.err("Internal Error");
         }
     }
@@ -293,7 +293,7 @@ pub(super) fn cmd_reload(c: &mut Ctx, r: &Req) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(namespace = %name, error = %e, "reload failed");
+            tracing::error!(namespace = %name, error = %zos_base::Report(&e), "reload failed");
             c.err("Internal Error");
         }
     }
@@ -310,7 +310,7 @@ pub(super) fn cmd_flush(c: &mut Ctx) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(error = %e, "flush failed");
+            tracing::error!(error = %zos_base::Report(&e), "flush failed");
             c.err("Internal Server Error");
         }
     }

@@ -32,14 +32,14 @@ pub const DESCRIPTOR_FILE: &str = "zdb-namespace";
 
 #[derive(Debug, Error)]
 pub enum NsError {
-    #[error("namespace {ns}: {what} {path}: {source}")]
+    #[error("namespace {ns}: {what} {path}")]
     Io {
         ns: String,
         what: &'static str,
         path: PathBuf,
         source: io::Error,
     },
-    #[error("namespace {ns}: {path}: {source}")]
+    #[error("namespace {ns}: {path}")]
     Format {
         ns: String,
         path: PathBuf,

@@ -68,8 +68,9 @@ impl Instance {
     ) -> Result<Instance, ProvisionError> {
         let file = path.join(SETTINGS);
         let settings = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| failed(format!("{}: {e}", file.display())))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                failed(format!("{}: {e}", file.display(), e = zos_base::Report(&e)))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let port = (setup.first_port..=u16::MAX)
                     .find(|p| !ports_taken.contains(p))
@@ -82,7 +83,13 @@ impl Instance {
                 zos_base::write_atomic(&file, &text, 0o600).map_err(failed)?;
                 settings
             }
-            Err(e) => return Err(failed(format!("{}: {e}", file.display()))),
+            Err(e) => {
+                return Err(failed(format!(
+                    "{}: {e}",
+                    file.display(),
+                    e = zos_base::Report(&e)
+                )))
+            }
         };
         let admin = admin(socket_of(setup, &volume), &settings.admin);
         Ok(Instance {
