@@ -304,8 +304,10 @@ if [ ! -f "$zst_cache" ] || [ "${ZOS_IMAGE_FRESH:-0}" = 1 ]; then
     # decompressor accepts (no --long, no --ultra).
     zstd -q -19 -T1 --no-progress -c "$stage/initramfs.cpio" > "$zst_cache.tmp"
     mv "$zst_cache.tmp" "$zst_cache"
-    find "$cache/initramfs" -name '*.cpio.zst' ! -name "$cpio_sha.cpio.zst" -mtime +1 -delete
 fi
+# Bounded: the compressed initramfs of this build and of the two builds before it (switching
+# between branches stays fast), nothing older.
+ls -1t "$cache/initramfs"/*.cpio.zst | tail -n +4 | xargs -r rm -f
 cp "$zst_cache" "$stage/initramfs.cpio.zst"
 say "initramfs: $(stat -c %s "$stage/initramfs.cpio") bytes uncompressed, $(stat -c %s "$stage/initramfs.cpio.zst") bytes zstd"
 
@@ -319,6 +321,8 @@ if [ ! -f "$vmlinux_cache" ] || [ "${ZOS_IMAGE_FRESH:-0}" = 1 ]; then
     "$here/extract-vmlinux.sh" "$vmlinuz_src" "$vmlinux_cache.tmp"
     mv "$vmlinux_cache.tmp" "$vmlinux_cache"
 fi
+# Only the locked kernel's vmlinux is kept.
+find "$cache/vmlinux" -mindepth 1 -maxdepth 1 ! -name "$(basename "$kernel_pkg")" -exec rm -rf {} +
 cp "$vmlinux_cache" "$stage/vmlinux"
 printf '%s\n' "$cmdline" > "$stage/cmdline"
 

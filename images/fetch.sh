@@ -2,7 +2,8 @@
 # Downloads every package pinned in images/packages.lock into the .deb cache, checks each sha256
 # against the lock (failing loudly on a mismatch) and unpacks each one (dpkg-deb -x, no install)
 # into its own directory. Both are reused when present and their hash still matches, so a second
-# run does no network access at all.
+# run does no network access at all. Packages the lock no longer names are removed, so the
+# cache stays the size of one lock.
 #
 # Usage: images/fetch.sh [CACHE_DIR]     (default: <repo>/out/cache)
 # Output: CACHE_DIR/debs/NAME_SHA256.deb and CACHE_DIR/unpacked/NAME_SHA256/ (with a .complete stamp)
@@ -55,4 +56,11 @@ while read -r name version sha rest; do
         touch "$dir/.complete"
     fi
 done < "$lock"
+# The cache holds what the lock pins and nothing else: packages of earlier locks go.
+keep=$(awk '$1 !~ /^#/ && NF == 3 {print $1 "_" $3}' "$lock")
+for entry in "$debs"/*.deb "$unpacked"/*; do
+    [ -e "$entry" ] || continue
+    base=$(basename "$entry" .deb)
+    grep -qxF "$base" <<<"$keep" || { echo "fetch: dropping $base (not in the lock)"; rm -rf "$entry"; }
+done
 echo "fetch: all packages in the lock are present and verified"

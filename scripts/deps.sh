@@ -72,8 +72,9 @@ if [ ! -f "$root/chain/node_modules/@acala-network/chopsticks/chopsticks.cjs" ];
     (cd "$root/chain" && npm ci --no-audit --no-fund)
 fi
 
-# Fuzz targets (make fuzz-smoke): cargo-fuzz needs a nightly compiler.
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+# Fuzz targets (make fuzz-smoke): cargo-fuzz needs a nightly compiler, pinned in fuzz/.
+fuzz_toolchain=$(sed -n 's/^channel = "\(.*\)"$/\1/p' "$root/fuzz/rust-toolchain.toml")
+rustup toolchain list | grep -q "^$fuzz_toolchain" || rustup toolchain install "$fuzz_toolchain" --profile minimal
 if ! "$root/target/tools/bin/cargo-fuzz" --version 2>/dev/null | grep -q "$cargo_fuzz_version"; then
     cargo install --locked cargo-fuzz --version "$cargo_fuzz_version" --root "$root/target/tools"
 fi

@@ -27,7 +27,7 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -126,7 +126,10 @@ impl<'de> Deserialize<'de> for Ready {
                     (Some(p), None) if p.is_absolute() => Ok(Ready::Socket(p)),
                     (None, Some(n)) => match zbus::names::WellKnownName::try_from(n.as_str()) {
                         Ok(_) => Ok(Ready::BusName(n)),
-                        Err(e) => Err(de::Error::custom(format!("ready: bus_name {n:?}: {e}"))),
+                        Err(e) => Err(de::Error::custom(format!(
+                            "ready: bus_name {n:?}: {e}",
+                            e = zos_base::Report(&e)
+                        ))),
                     },
                     _ => Err(de::Error::custom(
                         "ready: needs exactly one of `socket: /absolute/path` or `bus_name: NAME`",
@@ -204,11 +207,11 @@ pub fn parse(path: &Path, text: &str) -> Result<ServiceConfig, ConfigError> {
         Some(loc) => ConfigError::Syntax {
             path: path.to_path_buf(),
             line: loc.line(),
-            message: e.to_string(),
+            message: zos_base::report(&e),
         },
         None => ConfigError::Invalid {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: zos_base::report(&e),
         },
     })?;
     let invalid = |message: String| ConfigError::Invalid {
@@ -389,24 +392,27 @@ unknown_key: ignored
         let c = p("exec: a\nready:\n  bus_name: tf.zos.Node\n").unwrap();
         assert_eq!(c.ready, Some(Ready::BusName("tf.zos.Node".into())));
         let e = p("exec: a\nready:\n  socket: /x\n  bus_name: y\n").unwrap_err();
-        assert!(e.to_string().contains("exactly one"), "{e}");
+        assert!(zos_base::report(&e).contains("exactly one"), "{e}");
         assert!(matches!(e, ConfigError::Syntax { line: 3, .. }), "{e:?}");
     }
 
     #[test]
     fn errors_name_file_and_line() {
         let e = p("exec: a\nafter: [b\noneshot: true\n").unwrap_err();
-        let s = e.to_string();
+        let s = zos_base::report(&e);
         assert!(s.starts_with("/etc/zinit/x.yaml: line "), "{s}");
         let e = p("exec: a\nsignal:\n  stop: SIGNOPE\n").unwrap_err();
         assert!(matches!(e, ConfigError::Syntax { line: 3, .. }), "{e:?}");
-        assert!(e.to_string().contains("SIGNOPE"));
+        assert!(zos_base::report(&e).contains("SIGNOPE"));
         let e = p("exec: a\nlog: syslog\n").unwrap_err();
         assert!(matches!(e, ConfigError::Syntax { line: 2, .. }), "{e:?}");
         let e = p("oneshot: true\n").unwrap_err();
-        assert!(e.to_string().contains("missing exec directive"), "{e}");
+        assert!(
+            zos_base::report(&e).contains("missing exec directive"),
+            "{e}"
+        );
         let e = p("exec: 'unbalanced\n").unwrap_err();
-        assert!(e.to_string().contains("x.yaml"), "{e}");
+        assert!(zos_base::report(&e).contains("x.yaml"), "{e}");
     }
 
     #[test]

@@ -75,12 +75,12 @@ pub fn serve(
                     let (sup, logs) = (sup.clone(), logs.clone());
                     tokio::spawn(async move {
                         if let Err(e) = connection(stream, sup, logs, shutdown_action).await {
-                            tracing::debug!(error = %e, "control connection ended");
+                            tracing::debug!(error = %zos_base::Report(&e), "control connection ended");
                         }
                     });
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "control socket accept failed");
+                    tracing::error!(error = %zos_base::Report(&e), "control socket accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }

@@ -88,11 +88,17 @@ pub fn run() -> NodeConfig {
     let config = node_config();
     hostname(&config);
     if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
-        say(&format!("cannot route ctrl-alt-del to the init: {e}"));
+        say(&format!(
+            "cannot route ctrl-alt-del to the init: {e}",
+            e = zos_base::Report(&e)
+        ));
     }
     for dir in ["/run/zos", "/run/dbus", "/var/cache", "/var/log", "/tmp"] {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            say(&format!("cannot create {dir}: {e}"));
+            say(&format!(
+                "cannot create {dir}: {e}",
+                e = zos_base::Report(&e)
+            ));
         }
     }
     config
@@ -103,7 +109,12 @@ fn mount_all() {
         let _ = std::fs::create_dir_all(m.target);
         match mount(Some(m.source), m.target, Some(m.fstype), m.flags, m.data) {
             Ok(()) | Err(Errno::EBUSY) => {}
-            Err(e) => say(&format!("cannot mount {} on {}: {e}", m.fstype, m.target)),
+            Err(e) => say(&format!(
+                "cannot mount {} on {}: {e}",
+                m.fstype,
+                m.target,
+                e = zos_base::Report(&e)
+            )),
         }
     }
 }
@@ -159,7 +170,10 @@ pub fn parse_cmdline(cmdline: &str) -> NodeConfig {
                     .join(" ");
             }
             Err(e) => {
-                say(&format!("!!! kernel command line: {e}; using defaults"));
+                say(&format!(
+                    "!!! kernel command line: {e}; using defaults",
+                    e = zos_base::Report(&e)
+                ));
                 break;
             }
         }
@@ -184,7 +198,10 @@ fn node_config() -> NodeConfig {
         let _ = std::fs::create_dir_all(dir);
     }
     if let Err(e) = config.store(path) {
-        say(&format!("!!! cannot store node configuration: {e}"));
+        say(&format!(
+            "!!! cannot store node configuration: {e}",
+            e = zos_base::Report(&e)
+        ));
     }
     config
 }
@@ -198,7 +215,10 @@ fn hostname(config: &NodeConfig) {
         .unwrap_or("zos");
     match nix::unistd::sethostname(name) {
         Ok(()) => say(&format!("hostname {name}")),
-        Err(e) => say(&format!("cannot set hostname {name}: {e}")),
+        Err(e) => say(&format!(
+            "cannot set hostname {name}: {e}",
+            e = zos_base::Report(&e)
+        )),
     }
 }
 

@@ -65,7 +65,7 @@ pub struct Logs {
 impl Logs {
     pub fn new(ring_size: usize, limits: FileLimits) -> Logs {
         if let Err(e) = std::fs::create_dir_all(&limits.dir) {
-            tracing::error!(dir = %limits.dir.display(), error = %e, "cannot create log directory");
+            tracing::error!(dir = %limits.dir.display(), error = %zos_base::Report(&e), "cannot create log directory");
         }
         let (tx, _) = broadcast::channel(1024);
         Logs {
@@ -138,7 +138,7 @@ impl Logs {
                         .insert(service.to_string(), Rotating { file, size });
                 }
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot open service log");
+                    tracing::warn!(path = %path.display(), error = %zos_base::Report(&e), "cannot open service log");
                     return;
                 }
             }
@@ -154,7 +154,9 @@ impl Logs {
         }
         match f.file.write_all(record.as_bytes()) {
             Ok(()) => f.size += len,
-            Err(e) => tracing::warn!(service, error = %e, "cannot write service log"),
+            Err(e) => {
+                tracing::warn!(service, error = %zos_base::Report(&e), "cannot write service log")
+            }
         }
     }
 }
@@ -188,7 +190,7 @@ pub async fn capture(
     let mut rx = match tokio::net::unix::pipe::Receiver::from_owned_fd(pipe) {
         Ok(rx) => rx,
         Err(e) => {
-            tracing::error!(service, error = %e, "cannot watch output pipe");
+            tracing::error!(service, error = %zos_base::Report(&e), "cannot watch output pipe");
             return;
         }
     };

@@ -151,7 +151,7 @@ fn main() -> ExitCode {
         other => match client(&cli.socket, other, cli.json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{e}", e = zos_base::Report(&e));
                 ExitCode::FAILURE
             }
         },
@@ -211,7 +211,7 @@ fn run_init(
         if !pid1 {
             // Adopt orphans of our services so they are reaped here, as PID 1 would.
             if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-                tracing::warn!(error = %e, "cannot become a child subreaper");
+                tracing::warn!(error = %zos_base::Report(&e), "cannot become a child subreaper");
             }
         }
         let reaper = process::Reaper::start()?;
@@ -222,8 +222,8 @@ fn run_init(
         for dir in config_dirs {
             let (found, errors) = config::load_dir(dir);
             for e in &errors {
-                tracing::error!(error = %e, "service file skipped");
-                println!("zos-init: error: {e}");
+                tracing::error!(error = %zos_base::Report(&e), "service file skipped");
+                println!("zos-init: error: {e}", e = zos_base::Report(&e));
             }
             println!("zos-init: {} services from {}", found.len(), dir.display());
             services.extend(found);

@@ -28,7 +28,7 @@ const MAX_PASSES: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -341,7 +341,10 @@ pub fn run() {
     let index = match Index::load(&dir) {
         Ok(i) => i,
         Err(e) => {
-            say(&format!("modules: {e}; no modules will be loaded"));
+            say(&format!(
+                "modules: {e}; no modules will be loaded",
+                e = zos_base::Report(&e)
+            ));
             return;
         }
     };
@@ -383,7 +386,7 @@ pub fn run() {
         ));
         for m in wanted {
             if let Err(e) = loader.load(&m) {
-                tracing::warn!(module = %m, error = %e, "coldplug module not loaded");
+                tracing::warn!(module = %m, error = %zos_base::Report(&e), "coldplug module not loaded");
                 failed += 1;
             }
         }
@@ -394,7 +397,10 @@ pub fn run() {
             failed += boot_failed;
         }
         Ok(Err(_)) => say("modules: the boot list loader panicked"),
-        Err(e) => say(&format!("modules: cannot start the boot list loader: {e}")),
+        Err(e) => say(&format!(
+            "modules: cannot start the boot list loader: {e}",
+            e = zos_base::Report(&e)
+        )),
     }
     say(&format!(
         "modules: loaded {} for the boot ({}), {failed} failed",
@@ -416,7 +422,10 @@ pub fn run() {
             ));
         });
     if let Err(e) = spawned {
-        say(&format!("modules: cannot start the background loader: {e}"));
+        say(&format!(
+            "modules: cannot start the background loader: {e}",
+            e = zos_base::Report(&e)
+        ));
     }
 }
 
@@ -426,7 +435,7 @@ fn load_names(loader: &mut Loader, names: &[String]) -> usize {
     for name in names {
         let resolved = loader.index.resolve(name);
         if let Err(e) = resolved.and_then(|m| m.map_or(Ok(()), |m| loader.load(&m))) {
-            say(&format!("modules: {name}: {e}"));
+            say(&format!("modules: {name}: {e}", e = zos_base::Report(&e)));
             failed += 1;
         }
     }

@@ -27,7 +27,7 @@ fn spawn_lock() -> MutexGuard<'static, ()> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("spawning {program:?}: {source}")]
+    #[error("spawning {program:?}")]
     Spawn {
         program: String,
         source: std::io::Error,
@@ -122,7 +122,7 @@ fn reap_all(waiters: &Waiters) {
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
             Err(Errno::EINTR) => continue,
             Err(e) => {
-                tracing::error!(error = %e, "waitpid failed");
+                tracing::error!(error = %zos_base::Report(&e), "waitpid failed");
                 return;
             }
             Ok(status) => {

@@ -90,7 +90,7 @@ impl Checker {
             stdout: Stdio::piped(),
             stderr: Stdio::piped(),
         });
-        let (mut child, exit) = spawned.map_err(|e| e.to_string())?;
+        let (mut child, exit) = spawned.map_err(|e| zos_base::report(&e))?;
         let label = format!("{}/test", self.name);
         for (pipe, stream) in [
             (child.stdout.take().map(Into::into), Stream::Stdout),
@@ -132,7 +132,7 @@ impl Checker {
         match tokio::time::timeout(BUS_TIMEOUT, attempt).await {
             Ok(Ok(owned)) => owned,
             Ok(Err(e)) => {
-                tracing::debug!(service = %self.name, error = %e, "bus not answering yet");
+                tracing::debug!(service = %self.name, error = %zos_base::Report(&e), "bus not answering yet");
                 self.bus = None;
                 false
             }

@@ -41,7 +41,10 @@ pub fn finish(action: Action) -> ! {
     );
     match reboot(mode) {
         Err(e) => {
-            eprintln!("zos-init: reboot(2) failed: {e}; halting here");
+            eprintln!(
+                "zos-init: reboot(2) failed: {e}; halting here",
+                e = zos_base::Report(&e)
+            );
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
             }
@@ -91,7 +94,8 @@ fn unmount_all() {
                 let r = mount(None::<&str>, point.as_str(), None::<&str>, ro, None::<&str>);
                 println!(
                     "zos-init: cannot unmount {point} ({e}); read-only remount: {}",
-                    if r.is_ok() { "done" } else { "failed" }
+                    if r.is_ok() { "done" } else { "failed" },
+                    e = zos_base::Report(&e)
                 );
             }
         }

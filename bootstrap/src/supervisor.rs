@@ -279,7 +279,7 @@ impl Supervisor {
                     target: svc.target.to_string(),
                     after,
                 };
-                serde_json::to_value(status).map_err(|e| ControlError::Failed(e.to_string()))
+                serde_json::to_value(status).map_err(|e| ControlError::Failed(zos_base::report(&e)))
             }
             Request::Start(name) => {
                 if self.shutting.is_some() {
@@ -304,7 +304,10 @@ impl Supervisor {
                 let svc = self.services.get(&name).ok_or_else(|| unknown(&name))?;
                 let pid = svc.pid.ok_or_else(|| ControlError::IsDown(name.clone()))?;
                 killpg(pid, sig).map_err(|e| {
-                    ControlError::Failed(format!("sending {sig} to service {name:?}: {e}"))
+                    ControlError::Failed(format!(
+                        "sending {sig} to service {name:?}: {e}",
+                        e = zos_base::Report(&e)
+                    ))
                 })?;
                 Ok(Value::Null)
             }
@@ -325,7 +328,7 @@ impl Supervisor {
                     return Err(ControlError::ShuttingDown);
                 }
                 let cfg = config::load_service(&self.opts.config_dir, &name)
-                    .map_err(|e| ControlError::Failed(e.to_string()))?;
+                    .map_err(|e| ControlError::Failed(zos_base::report(&e)))?;
                 self.services.insert(name.clone(), Svc::new(cfg));
                 say(&format!("{name} monitored"));
                 Ok(Value::Null)
@@ -356,7 +359,7 @@ impl Supervisor {
         let (sig, timeout, gen) = (svc.cfg.stop_signal, svc.cfg.shutdown_timeout, svc.gen);
         tracing::info!(service = name, signal = %sig, "stopping");
         if let Err(e) = killpg(pid, sig) {
-            tracing::warn!(service = name, error = %e, "cannot signal process group");
+            tracing::warn!(service = name, error = %zos_base::Report(&e), "cannot signal process group");
         }
         self.timer(
             timeout,
@@ -459,8 +462,11 @@ impl Supervisor {
         let (mut child, exit) = match spawned {
             Ok(x) => x,
             Err(e) => {
-                tracing::error!(service = name, error = %e, "cannot spawn");
-                say(&format!("{name} cannot be started: {e}"));
+                tracing::error!(service = name, error = %zos_base::Report(&e), "cannot spawn");
+                say(&format!(
+                    "{name} cannot be started: {e}",
+                    e = zos_base::Report(&e)
+                ));
                 if let Some(svc) = self.services.get_mut(name) {
                     svc.hold = true;
                 }

@@ -27,7 +27,7 @@ pub enum BaselineError {
     Tool { cmd: String, detail: String },
     #[error("no static busybox found in {0} after unpacking busybox-static")]
     NoBusybox(PathBuf),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -81,7 +81,7 @@ fn run(cmd: &mut Command) -> Result<(), BaselineError> {
     let shown = format!("{cmd:?}");
     let out = cmd.output().map_err(|e| BaselineError::Tool {
         cmd: shown.clone(),
-        detail: e.to_string(),
+        detail: zos_base::report(&e),
     })?;
     if out.status.success() {
         Ok(())

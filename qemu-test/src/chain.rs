@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use zos_chain::{Chain, LocalChain, LocalChainError, Node, Signer, SignerError};
+use zos_chain::{Chain, Node, Signer, SignerError};
+use zos_testkit::{LocalChain, LocalChainError};
 
 use crate::image::workspace_root;
 use crate::vm::UserNet;
@@ -32,25 +33,25 @@ pub const ZOSCTL_ENV: &str = "ZOSCTL";
 /// Errors setting up or using the local grid.
 #[derive(Debug, thiserror::Error)]
 pub enum GridError {
-    #[error("cannot start a tokio runtime: {0}")]
+    #[error("cannot start a tokio runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("cannot start the local chain: {0}")]
+    #[error("cannot start the local chain")]
     Chain(#[from] LocalChainError),
-    #[error("chain call {what} failed: {source}")]
+    #[error("chain call {what} failed")]
     Client {
         what: String,
         #[source]
         source: zos_chain::Error,
     },
-    #[error("dev key {FUNDER}: {0}")]
+    #[error("dev key {FUNDER}")]
     Signer(#[from] SignerError),
-    #[error("cannot listen on 127.0.0.1 for the activation service: {0}")]
+    #[error("cannot listen on 127.0.0.1 for the activation service")]
     Bind(#[source] std::io::Error),
     #[error(
         "zosctl not found at {0}: run `make test-boot` (or `cargo build -p zosctl`), or set {ZOSCTL_ENV}"
     )]
     ZosctlMissing(PathBuf),
-    #[error("cannot run {bin}: {source}")]
+    #[error("cannot run {bin}")]
     ZosctlSpawn {
         bin: PathBuf,
         source: std::io::Error,
@@ -87,6 +88,7 @@ pub struct UptimeReport {
 }
 
 /// A running local chain and activation service.
+#[derive(Debug)]
 pub struct LocalGrid {
     rt: tokio::runtime::Runtime,
     chain: Option<LocalChain>,
@@ -122,7 +124,10 @@ impl LocalGrid {
         };
         let activation = rt.spawn(async move {
             if let Err(error) = zos_activation::serve(listener, config).await {
-                eprintln!("qemu-test: the activation service stopped: {error}");
+                eprintln!(
+                    "qemu-test: the activation service stopped: {error}",
+                    error = zos_base::Report(&error)
+                );
             }
         });
         eprintln!(
@@ -330,7 +335,7 @@ impl Zosctl {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         serde_json::from_str(&stdout).map_err(|e| GridError::ZosctlOutput {
             args: shown,
-            reason: e.to_string(),
+            reason: zos_base::report(&e),
             stdout,
         })
     }

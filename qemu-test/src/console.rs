@@ -20,7 +20,7 @@ const TAIL_BYTES: usize = 2000;
 /// Errors while waiting for output on a serial port.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    #[error("bad pattern {pattern:?}: {source}")]
+    #[error("bad pattern {pattern:?}")]
     Pattern {
         pattern: String,
         source: regex::Error,
@@ -44,12 +44,12 @@ pub enum ConsoleError {
         log: PathBuf,
         tail: String,
     },
-    #[error("cannot write to {name}: {source}")]
+    #[error("cannot write to {name}")]
     Write {
         name: String,
         source: std::io::Error,
     },
-    #[error("cannot create serial log {path}: {source}")]
+    #[error("cannot create serial log {path}")]
     LogFile {
         path: PathBuf,
         source: std::io::Error,
@@ -76,12 +76,13 @@ impl Found {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Buffer {
     data: Vec<u8>,
     closed: bool,
 }
 
+#[derive(Debug)]
 struct Shared {
     buf: Mutex<Buffer>,
     grew: Condvar,
@@ -96,6 +97,7 @@ impl Shared {
 
 /// A serial stream being recorded. Dropping it does not stop the reader: the thread ends when
 /// the stream reaches end of file (QEMU exited or the socket was shut down).
+#[derive(Debug)]
 pub struct SerialLog {
     name: String,
     /// Set for a kernel console: see [`SerialLog::splice_kernel_records`].
@@ -331,7 +333,7 @@ mod tests {
         });
         let f = log
             .wait_for(r"ZOS READY node=(?P<n>\w+)$", 0, Duration::from_secs(5))
-            .map_err(|e| e.to_string());
+            .map_err(|e| zos_base::report(&e));
         let tx = writer.join().unwrap();
         let f = f.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(f.group("n"), Some("x"));

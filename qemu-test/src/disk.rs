@@ -10,13 +10,13 @@ use std::process::Command;
 /// Errors creating or checking disk files.
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
-    #[error("cannot create disk file {path} ({size} bytes): {source}")]
+    #[error("cannot create disk file {path} ({size} bytes)")]
     Create {
         path: PathBuf,
         size: u64,
         source: std::io::Error,
     },
-    #[error("`{tool}` is not installed ({source}); `make deps` installs btrfs-progs")]
+    #[error("`{tool}` is not installed; `make deps` installs btrfs-progs")]
     ToolMissing {
         tool: &'static str,
         source: std::io::Error,

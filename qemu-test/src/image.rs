@@ -16,7 +16,7 @@ pub enum ImageError {
         file: &'static str,
         how: &'static str,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -11,8 +11,8 @@
 //! Modules: [`baseline`] (the tiny initramfs the boot benchmark compares with), [`chain`] (a
 //! local TFChain + activation service for registration tests, and `zosctl`), [`vm`] (builder + process), [`console`] (serial log and marker waiting), [`shell`]
 //! (debug shell), [`disk`] (sparse raw disk files, `btrfs check`), [`image`] (locating `out/image`),
-//! [`markers`] (the lines the node prints that tests wait for), [`zinit`] (reading `zos-init`
-//! CLI output).
+//! [`markers`] (the lines the node prints that tests wait for), [`scenario`] (timeouts and shell
+//! steps every boot test shares), [`zinit`] (reading `zos-init --json` output).
 
 pub mod baseline;
 pub mod chain;
@@ -20,6 +20,7 @@ pub mod console;
 pub mod disk;
 pub mod image;
 pub mod markers;
+pub mod scenario;
 pub mod shell;
 pub mod vm;
 pub mod zinit;

@@ -27,7 +27,7 @@ pub enum ShellError {
         timeout: Duration,
         source: std::io::Error,
     },
-    #[error("cannot write to the debug shell socket: {0}")]
+    #[error("cannot write to the debug shell socket")]
     Write(#[source] std::io::Error),
     #[error(
         "the debug shell did not answer within {timeout:?} (is `runmode=dev` on the kernel command line? shell log: {log}); last output:\n{tail}"
@@ -37,7 +37,7 @@ pub enum ShellError {
         log: PathBuf,
         tail: String,
     },
-    #[error("command {cmd:?} did not finish: {source}")]
+    #[error("command {cmd:?} did not finish")]
     Command {
         cmd: String,
         #[source]
@@ -63,6 +63,7 @@ pub struct CmdOutput {
 }
 
 /// A connection to the debug shell.
+#[derive(Debug)]
 pub struct Shell {
     stream: UnixStream,
     log: SerialLog,

@@ -43,15 +43,15 @@ pub enum VmError {
         path: PathBuf,
         hint: &'static str,
     },
-    #[error("cannot create the VM's temp dir: {0}")]
+    #[error("cannot create the VM's temp dir")]
     TempDir(#[source] std::io::Error),
-    #[error("cannot copy boot disk {from} to {to}: {source}")]
+    #[error("cannot copy boot disk {from} to {to}")]
     CopyDisk {
         from: PathBuf,
         to: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot start {QEMU} ({source}); `make deps` installs qemu-system-x86 from bookworm-backports")]
+    #[error("cannot start {QEMU}; `make deps` installs qemu-system-x86 from bookworm-backports")]
     Spawn { source: std::io::Error },
     #[error("QEMU exited at once with {status}; its stderr ({stderr_path}):\n{stderr}")]
     EarlyExit {
@@ -65,7 +65,7 @@ pub enum VmError {
         log: PathBuf,
         tail: String,
     },
-    #[error("cannot wait for QEMU: {0}")]
+    #[error("cannot wait for QEMU")]
     Wait(#[source] std::io::Error),
     #[error("the guest kernel panicked before READY: {line} (console log: {log})")]
     KernelPanic { line: String, log: PathBuf },
@@ -442,6 +442,7 @@ impl VmBuilder {
 }
 
 /// A running QEMU.
+#[derive(Debug)]
 pub struct Vm {
     name: String,
     child: Child,
@@ -574,6 +575,26 @@ impl Vm {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Reboots the node from its debug shell (`zos-init reboot`) and waits for READY again (and
+    /// the shell): the next boot's markers.
+    pub fn reboot(&mut self, shell: &mut Shell, timeout: Duration) -> Result<Ready, VmError> {
+        self.mark();
+        shell.send("zos-init reboot")?;
+        let ready = self.wait_ready(timeout)?;
+        shell.sync(timeout)?;
+        Ok(ready)
+    }
+
+    /// Shuts the node down from its debug shell (`zos-init shutdown`) and waits for QEMU to exit.
+    pub fn shutdown(
+        &mut self,
+        shell: &mut Shell,
+        timeout: Duration,
+    ) -> Result<ExitStatus, VmError> {
+        shell.send("zos-init shutdown")?;
+        self.wait_exit(timeout)
     }
 
     /// The failure seen so far was the point of the test: remove the temp dir on drop after all.
@@ -759,7 +780,7 @@ mod tests {
             .extra_cmdline("runmode=dev")
             .spawn()
             .err()
-            .map(|e| e.to_string())
+            .map(|e| zos_base::report(&e))
             .unwrap_or_default();
         assert!(err.contains("UKI"), "{err}");
         assert!(matches!(Vm::builder().spawn(), Err(VmError::NoBoot)));
@@ -767,7 +788,7 @@ mod tests {
             .uefi(Path::new("/nonexistent/zos.img"))
             .spawn()
             .err()
-            .map(|e| e.to_string())
+            .map(|e| zos_base::report(&e))
             .unwrap_or_default();
         assert!(err.contains("make image"), "{err}");
     }

@@ -3,19 +3,18 @@
 //! (`make image`). A missing piece fails the test with a message naming what provides it.
 //!
 //! The machine has 2 cores: the VMs in this file take turns through one lock, whatever
-//! `--test-threads` says. One VM walks the node's life cycle (bus, daemon restart, reboot,
-//! shutdown) so the file boots three times in all.
+//! `--test-threads` says. One VM walks the node's life cycle (READY, bus, daemon restart,
+//! reboot, shutdown), so the file boots four times in all (the life cycle twice, UEFI, and a
+//! kernel that panics).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use qemu_test::scenario::{
+    run_ok, wait_on_bus, BOOT_TIMEOUT, RESTART_TIMEOUT, SHELL_TIMEOUT, SHUTDOWN_TIMEOUT,
+};
 use qemu_test::zinit;
 use qemu_test::{markers, vm_slot, Disk, DiskKind, ImageDir, Shell, UserNet, Vm};
 
-/// Generous for TCG on a loaded 2-core machine; a healthy boot takes seconds.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
-const SHELL_TIMEOUT: Duration = Duration::from_secs(90);
-const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 /// A sparse SSD: storaged makes it a pool and puts the node's cache (5 GiB to start) on it.
 const SSD_BYTES: u64 = 16 << 30;
 
@@ -23,56 +22,10 @@ fn pvh_image() -> qemu_test::PvhImage {
     ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn run_ok(shell: &mut Shell, cmd: &str) -> String {
-    shell
-        .run_ok(cmd)
-        .unwrap_or_else(|e| panic!("in the debug shell: {e}"))
-}
-
-/// Polls `zbusdebug list` until `name` is on the bus (bounded by `timeout`).
-fn wait_on_bus(shell: &mut Shell, name: &str, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let out = run_ok(shell, "zbusdebug list");
-        if out.lines().any(|l| l.trim() == name) {
-            return out;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} not on the bus after {timeout:?}; `zbusdebug list`:\n{out}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// (a) The image as built (its own `cmdline`, plus a farmer id) boots to READY by PVH.
-#[test]
-fn qemu_pvh_boot_reaches_ready() {
-    let _slot = vm_slot();
-    let dir = tempfile::tempdir().unwrap();
-    let ssd = Disk::create_sparse(&dir.path().join("ssd.raw"), SSD_BYTES).unwrap();
-    let mut vm = Vm::builder()
-        .name("pvh-ready")
-        .pvh(pvh_image())
-        .disk(ssd.path(), DiskKind::ScsiHd { rotation_rate: 1 })
-        .user_net(UserNet::new())
-        .extra_cmdline("farmer_id=1")
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ready = vm
-        .wait_ready(BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!(
-        "pvh boot: READY after {:?} on the host, guest boot_ms={}",
-        ready.host_elapsed, ready.guest_boot_ms
-    );
-    assert!(ready.guest_boot_ms > 0);
-    assert!(ready.host_elapsed < BOOT_TIMEOUT);
-}
-
-/// (b)-(e) One node through its life: every daemon on the bus, noded restarted after SIGKILL, a
-/// reboot that keeps the node key, and a clean shutdown that leaves the pool holding the cache
-/// consistent.
+/// (a)-(e) One node through its life: the image as built (its own `cmdline`, plus a farmer id
+/// and the debug shell) boots to READY by PVH, every daemon is on the bus, noded is restarted
+/// after SIGKILL, a reboot keeps the node key, and a clean shutdown leaves the pool holding the
+/// cache consistent.
 #[test]
 fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
     let _slot = vm_slot();
@@ -93,6 +46,7 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
         "first boot: READY after {:?}, guest boot_ms={}, node={}",
         first.host_elapsed, first.guest_boot_ms, first.node_key
     );
+    assert!(first.guest_boot_ms > 0);
     let mut shell = vm.shell(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
 
     // (b) Every daemon is Running and owns its bus name.
@@ -157,13 +111,9 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
     eprintln!("noded restarted: pid {old_pid} -> {new_pid}");
 
     // (d) Reboot: READY again with the same node key, read back from the cache.
-    vm.mark();
     let asked = Instant::now();
-    shell
-        .send("zos-init reboot")
-        .unwrap_or_else(|e| panic!("{e}"));
     let second = vm
-        .wait_ready(BOOT_TIMEOUT)
+        .reboot(&mut shell, BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "reboot: READY {:?} after asking, guest boot_ms={}",
@@ -174,15 +124,11 @@ fn qemu_node_lifecycle_bus_restart_reboot_shutdown() {
         second.node_key, first.node_key,
         "node key changed across a reboot"
     );
-    shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
 
     // (e) Clean shutdown: QEMU exits by itself and the pool holding the cache checks clean.
     let asked = Instant::now();
-    shell
-        .send("zos-init shutdown")
-        .unwrap_or_else(|e| panic!("{e}"));
     let status = vm
-        .wait_exit(SHUTDOWN_TIMEOUT)
+        .shutdown(&mut shell, SHUTDOWN_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "shutdown: QEMU exited ({status}) {:?} after asking",

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use gridtypes::types::{Volume, ZMount, Zdb, ZdbResult};
 use gridtypes::{Deployment, ResultState, Workload, WorkloadData};
 use qemu_test::chain::LocalGrid;
+use qemu_test::scenario::{run_ok, BOOT_TIMEOUT, GIB, SHELL_TIMEOUT};
 use qemu_test::zinit;
 use qemu_test::{vm_slot, Disk, DiskKind, ImageDir, Shell, Vm};
 use zos_chain::Signer;
+use zos_testkit::free_port;
 
-const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
-const SHELL_TIMEOUT: Duration = Duration::from_secs(90);
 /// READY to REGISTERED: activation, terms, twin and node take a few seconds; noded's retries
 /// (2 s doubling) need more when the farm comes late.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(180);
@@ -44,13 +44,6 @@ const NODE_API_PORT: u16 = 2021;
 /// Where zdb serves namespaces in the guest.
 const ZDB_PORT: u16 = 9900;
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
-const GIB: u64 = 1 << 30;
-
-fn run_ok(shell: &mut Shell, cmd: &str) -> String {
-    shell
-        .run_ok(cmd)
-        .unwrap_or_else(|e| panic!("in the debug shell: {e}"))
-}
 
 /// `MemTotal` of the guest's /proc/meminfo, in bytes.
 fn guest_mem_total(shell: &mut Shell) -> u64 {
@@ -86,12 +79,6 @@ struct Machine {
     /// The host's loopback port forwarded to zdb (guest port 9900).
     zdb_port: u16,
     _dir: tempfile::TempDir,
-}
-
-/// A loopback port nobody listens on (bound, then released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A VM with the SSD (storaged puts the node's cache on its pool), the HDD, the
@@ -222,19 +209,14 @@ fn qemu_chain_registration() {
     );
 
     // Reboot: same identity (from the cache), same node, still one node in the farm.
-    vm.mark();
     let asked = Instant::now();
-    shell
-        .send("zos-init reboot")
-        .unwrap_or_else(|e| panic!("{e}"));
     let again = vm
-        .wait_ready(BOOT_TIMEOUT)
+        .reboot(&mut shell, BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         again.node_key, ready.node_key,
         "node key changed across a reboot"
     );
-    shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     let reg2 = wait_registered(vm, &mut shell);
     eprintln!(
         "after reboot: READY and REGISTERED node_id={} {:?} after asking",
@@ -500,13 +482,8 @@ fn qemu_deploy_volumes_and_zdb_report_reboot_cancel() {
     }
 
     // Reboot: the deployment and the volume's data are still there.
-    vm.mark();
-    shell
-        .send("zos-init reboot")
+    vm.reboot(&mut shell, BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
-    vm.wait_ready(BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     wait_registered(vm, &mut shell);
     let after = wait_all(ResultState::Ok);
     assert_eq!(after.workloads.len(), 3);

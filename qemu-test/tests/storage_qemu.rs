@@ -6,18 +6,14 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
+use qemu_test::scenario::{BOOT_TIMEOUT, GIB, SHELL_TIMEOUT, SHUTDOWN_TIMEOUT};
 use qemu_test::{vm_slot, Disk, DiskKind, ImageDir, Shell, UserNet, Vm};
 use zos_bus::storage::{disk_state, kind, Cache, Disk as BusDisk, Pool, Volume};
 
-const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
-const SHELL_TIMEOUT: Duration = Duration::from_secs(90);
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 const SSD_BYTES: u64 = 16 << 30;
 const HDD_BYTES: u64 = 8 << 30;
 const FOREIGN_BYTES: u64 = 1 << 30;
-const GIB: u64 = 1 << 30;
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum")
@@ -160,18 +156,13 @@ fn qemu_storage_pools_foreign_disk_and_volumes_across_a_reboot() {
     assert_eq!(names, vec!["backup", "web"]);
 
     // Reboot: the same identity, pools, volumes and data.
-    vm.mark();
-    shell
-        .send("zos-init reboot")
-        .unwrap_or_else(|e| panic!("{e}"));
     let second = vm
-        .wait_ready(BOOT_TIMEOUT)
+        .reboot(&mut shell, BOOT_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         second.node_key, first.node_key,
         "identity lost across a reboot"
     );
-    shell.sync(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
     let after: Vec<Pool> = storage(&mut shell, "pools");
     let mut before_names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
     let mut after_names: Vec<&str> = after.iter().map(|p| p.name.as_str()).collect();
@@ -191,11 +182,8 @@ fn qemu_storage_pools_foreign_disk_and_volumes_across_a_reboot() {
     }
 
     // Clean shutdown; the farmer's disk was never written; both pools check clean.
-    shell
-        .send("zos-init shutdown")
-        .unwrap_or_else(|e| panic!("{e}"));
     let status = vm
-        .wait_exit(SHUTDOWN_TIMEOUT)
+        .shutdown(&mut shell, SHUTDOWN_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(status.success(), "QEMU exited with {status}");
     drop(shell);

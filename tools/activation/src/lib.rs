@@ -78,7 +78,7 @@ enum RequestError {
     MethodNotAllowed(Method),
     #[error("bad request: {0}")]
     BadRequest(String),
-    #[error("chain call failed: {0}")]
+    #[error("chain call failed")]
     Chain(#[from] zos_chain::Error),
 }
 
@@ -168,13 +168,13 @@ pub async fn serve_with_shutdown(
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                         if let Err(e) = served {
-                            debug!(%peer, error = %e, "connection ended with an error");
+                            debug!(%peer, error = %zos_base::Report(&e), "connection ended with an error");
                         }
                     });
                 }
                 Err(e) => {
                     // Transient (EMFILE, ECONNABORTED, ...): keep serving.
-                    warn!(error = %e, "accept failed");
+                    warn!(error = %zos_base::Report(&e), "accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
@@ -207,14 +207,14 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         Err(e) => {
             let status = e.status();
             if status.is_server_error() {
-                warn!(status = status.as_u16(), error = %e, "activation failed");
+                warn!(status = status.as_u16(), error = %zos_base::Report(&e), "activation failed");
             } else {
-                debug!(status = status.as_u16(), error = %e, "request refused");
+                debug!(status = status.as_u16(), error = %zos_base::Report(&e), "request refused");
             }
             json(
                 status,
                 &ErrorReply {
-                    error: e.to_string(),
+                    error: zos_base::report(&e),
                 },
             )
         }
@@ -257,13 +257,15 @@ async fn activate(state: &State, req: Request<Incoming>) -> Result<ActivationRep
 fn parse_request(body: &[u8]) -> Result<AccountId32, RequestError> {
     let request: ActivationRequest = serde_json::from_slice(body).map_err(|e| {
         RequestError::BadRequest(format!(
-            "expected JSON {{\"substrateAccountID\": \"<ss58 address>\"}}: {e}"
+            "expected JSON {{\"substrateAccountID\": \"<ss58 address>\"}}: {e}",
+            e = zos_base::Report(&e)
         ))
     })?;
     let address = request.substrate_account_id.trim();
     address.parse::<AccountId32>().map_err(|e| {
         RequestError::BadRequest(format!(
-            "substrateAccountID {address:?} is not an ss58 address: {e}"
+            "substrateAccountID {address:?} is not an ss58 address: {e}",
+            e = zos_base::Report(&e)
         ))
     })
 }
@@ -370,7 +372,7 @@ mod tests {
         ] {
             let err = parse_request(body).expect_err("must fail");
             assert_eq!(err.status(), StatusCode::BAD_REQUEST);
-            assert!(err.to_string().contains(needle), "{err}");
+            assert!(zos_base::report(&err).contains(needle), "{err}");
         }
     }
 

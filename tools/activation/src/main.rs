@@ -57,9 +57,9 @@ async fn shutdown() {
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot install the SIGTERM handler; stop with SIGINT");
+            tracing::warn!(error = %zos_base::Report(&e), "cannot install the SIGTERM handler; stop with SIGINT");
             if let Err(e) = tokio::signal::ctrl_c().await {
-                tracing::error!(error = %e, "cannot wait for SIGINT either; shutting down");
+                tracing::error!(error = %zos_base::Report(&e), "cannot wait for SIGINT either; shutting down");
             }
         }
     }

@@ -6,11 +6,12 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use rand_core::{OsRng, RngCore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use zos_activation::{Config, ACTIVATION_PATH};
-use zos_chain::{Chain, LocalChain, Signer};
+use zos_chain::{Chain, Signer};
+use zos_testkit::fresh_ed25519;
+use zos_testkit::LocalChain;
 
 const AMOUNT: u128 = 1_000_000_000_000;
 
@@ -77,12 +78,6 @@ async fn request(
 
 fn activation_body(account: &str) -> String {
     format!(r#"{{"substrateAccountID": "{account}", "kycSignature": "", "data": {{}}}}"#)
-}
-
-fn fresh_ed25519() -> Signer {
-    let mut seed = [0u8; 32];
-    OsRng.fill_bytes(&mut seed);
-    Signer::ed25519_from_seed(&seed)
 }
 
 #[tokio::test]

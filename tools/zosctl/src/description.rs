@@ -45,8 +45,8 @@ pub struct WorkloadSpec {
 
 /// Reads a description file: JSON when it ends in `.json`, YAML (which also reads JSON) else.
 pub fn load(path: &Path) -> Result<Description, CliError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| bad_file(path, format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad_file(path, format!("cannot read: {e}", e = zos_base::Report(&e))))?;
     let json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
@@ -63,11 +63,19 @@ pub fn bad_file(path: &Path, reason: String) -> CliError {
 
 fn parse(text: &str, json: bool) -> Result<Description, String> {
     let description: Description = if json {
-        serde_json::from_str(text)
-            .map_err(|e| format!("not a deployment description (JSON): {e}"))?
+        serde_json::from_str(text).map_err(|e| {
+            format!(
+                "not a deployment description (JSON): {e}",
+                e = zos_base::Report(&e)
+            )
+        })?
     } else {
-        serde_yaml::from_str(text)
-            .map_err(|e| format!("not a deployment description (YAML): {e}"))?
+        serde_yaml::from_str(text).map_err(|e| {
+            format!(
+                "not a deployment description (YAML): {e}",
+                e = zos_base::Report(&e)
+            )
+        })?
     };
     if description.workloads.is_empty() {
         return Err("no workloads: list them under `workloads:`".into());
@@ -99,7 +107,7 @@ impl Description {
         };
         deployment
             .validate_create()
-            .map_err(|e| format!("invalid deployment: {e}"))?;
+            .map_err(|e| format!("invalid deployment: {e}", e = zos_base::Report(&e)))?;
         Ok(deployment)
     }
 }

@@ -143,9 +143,10 @@ impl CliError {
     pub fn from_node(url: &str, err: ClientError) -> Self {
         let url = url.to_string();
         match err {
-            ClientError::Url { .. } => {
-                CliError::InvalidArgument(format!("{err}: use --node-url http://HOST:PORT"))
-            }
+            ClientError::Url { .. } => CliError::InvalidArgument(format!(
+                "{err}: use --node-url http://HOST:PORT",
+                err = zos_base::Report(&err)
+            )),
             ClientError::Transport { reason, .. } => CliError::NodeUnreachable { url, reason },
             ClientError::Api { code, message, .. } => CliError::NodeRefused { url, code, message },
             other => CliError::NodeApi {
@@ -208,7 +209,7 @@ mod tests {
             },
         );
         assert_eq!(
-            err.to_string(),
+            zos_base::report(&err),
             "the chain refused the call: TfgridModule.FarmExists: a farm with this name exists, pick another NAME (`zosctl farm list`)"
         );
     }
@@ -223,7 +224,7 @@ mod tests {
                 reason: "refused".into(),
             },
         );
-        assert!(err.to_string().starts_with(
+        assert!(zos_base::report(&err).starts_with(
             "cannot reach the chain at ws://127.0.0.1:1: is it running? (`make chain`)"
         ));
         let err = CliError::from_chain(
@@ -233,6 +234,9 @@ mod tests {
                 message: "Inability to pay some fees".into(),
             },
         );
-        assert!(err.to_string().contains("transfer --to 5Abc"), "{err}");
+        assert!(
+            zos_base::report(&err).contains("transfer --to 5Abc"),
+            "{err}"
+        );
     }
 }

@@ -24,7 +24,7 @@ pub fn signer(args: &KeyArgs) -> Result<Option<Signer>, CliError> {
     if given > 1 {
         return Err(CliError::TwoKeys);
     }
-    let bad = |e: zos_chain::SignerError| CliError::BadKey(e.to_string());
+    let bad = |e: zos_chain::SignerError| CliError::BadKey(zos_base::report(&e));
     if let Some(uri) = &args.key {
         return match args.key_type {
             KeyType::Sr25519 => Signer::sr25519_from_uri(uri).map(Some).map_err(bad),
@@ -41,7 +41,13 @@ pub fn signer(args: &KeyArgs) -> Result<Option<Signer>, CliError> {
             KeyType::Ed25519 => Signer::ed25519_from_hex_seed(&hex_seed),
         }
         .map(Some)
-        .map_err(|e| CliError::BadKey(format!("seed file {}: {e}", path.display())));
+        .map_err(|e| {
+            CliError::BadKey(format!(
+                "seed file {}: {e}",
+                path.display(),
+                e = zos_base::Report(&e)
+            ))
+        });
     }
     let phrase = match &args.mnemonic {
         Some(phrase) => phrase.clone(),
@@ -61,7 +67,13 @@ pub fn signer(args: &KeyArgs) -> Result<Option<Signer>, CliError> {
 fn read_seed_file(path: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(path)
         .map(|text| text.trim().to_string())
-        .map_err(|e| CliError::BadKey(format!("cannot read seed file {}: {e}", path.display())))
+        .map_err(|e| {
+            CliError::BadKey(format!(
+                "cannot read seed file {}: {e}",
+                path.display(),
+                e = zos_base::Report(&e)
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -126,7 +138,7 @@ mod tests {
         };
         let err = signer(&bad).expect_err("bad mnemonic");
         assert!(
-            err.to_string().starts_with("invalid key: invalid mnemonic"),
+            zos_base::report(&err).starts_with("invalid key: invalid mnemonic"),
             "{err}"
         );
     }

@@ -33,7 +33,10 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!(
+                "error: cannot start the async runtime: {e}",
+                e = zos_base::Report(&e)
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -49,7 +52,10 @@ fn main() -> ExitCode {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(e) => {
-            eprintln!("error: cannot write the output: {e}");
+            eprintln!(
+                "error: cannot write the output: {e}",
+                e = zos_base::Report(&e)
+            );
             return ExitCode::FAILURE;
         }
     }

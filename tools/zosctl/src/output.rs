@@ -74,9 +74,9 @@ pub fn progress(line: &str) {
 /// Prints an error on stderr (`{"error": ...}` with --json).
 pub fn print_error(err: &CliError, json: bool) {
     if json {
-        eprintln!("{}", json!({ "error": err.to_string() }));
+        eprintln!("{}", json!({ "error": zos_base::report(&err) }));
     } else {
-        eprintln!("error: {err}");
+        eprintln!("error: {err}", err = zos_base::Report(&err));
     }
 }
 

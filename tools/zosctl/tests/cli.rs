@@ -5,7 +5,8 @@ use std::net::Ipv4Addr;
 use std::process::Output;
 
 use rand_core::{OsRng, RngCore};
-use zos_chain::{Chain, Interface, LocalChain, Location, NodeInput, Resources, Signer};
+use zos_chain::{Chain, NodeInput, Resources, Signer};
+use zos_testkit::LocalChain;
 
 const GIB: u64 = 1 << 30;
 const FUNDING: u128 = 1_000_000_000_000;
@@ -60,28 +61,12 @@ async fn fails(args: &[&str]) -> String {
 }
 
 fn node_input() -> NodeInput {
-    NodeInput {
-        resources: Resources {
-            hru: 1024 * GIB,
-            sru: 256 * GIB,
-            cru: 4,
-            mru: 8 * GIB,
-        },
-        location: Location {
-            city: "Ghent".into(),
-            country: "Belgium".into(),
-            latitude: "51.05".into(),
-            longitude: "3.71667".into(),
-        },
-        interfaces: vec![Interface {
-            name: "zos".into(),
-            mac: "52:54:00:12:34:56".into(),
-            ips: vec!["10.0.2.15".into()],
-        }],
-        secure_boot: false,
-        virtualized: true,
-        serial_number: None,
-    }
+    zos_testkit::node_input(Resources {
+        hru: 1024 * GIB,
+        sru: 256 * GIB,
+        cru: 4,
+        mru: 8 * GIB,
+    })
 }
 
 /// Registers a node with a fresh ed25519 key, like noded does (not through zosctl).

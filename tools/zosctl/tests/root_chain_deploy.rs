@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gridtypes::GIB;
-use provisiond::testing::LocalNode;
 use zos_chain::{ContractState, Signer};
+use zos_testkit::node::LocalNode;
 
 const TFT: u128 = 10_000_000;
 const USER: &str = "//Charlie";

@@ -26,6 +26,7 @@ pub struct State {
 pub type SharedState = Arc<RwLock<State>>;
 
 /// The bus object.
+#[derive(Debug)]
 pub struct NetworkService {
     bridge: String,
     links: Links,
@@ -43,8 +44,8 @@ impl NetworkService {
 
     async fn bridge_addresses(&self) -> zbus::fdo::Result<Vec<String>> {
         let all = self.links.addresses_of(&self.bridge).await.map_err(|e| {
-            tracing::warn!(bridge = %self.bridge, error = %e, "cannot read bridge addresses");
-            zbus::fdo::Error::Failed(e.to_string())
+            tracing::warn!(bridge = %self.bridge, error = %zos_base::Report(&e), "cannot read bridge addresses");
+            zbus::fdo::Error::Failed(zos_base::report(&e))
         })?;
         Ok(all.into_iter().filter(|c| !is_link_local(c)).collect())
     }
@@ -104,7 +105,7 @@ pub async fn serve(service: NetworkService) -> Result<zbus::Connection, ServeErr
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot connect to the bus: {0}")]
+    #[error("cannot connect to the bus")]
     Connect(#[source] zbus::Error),
     #[error(transparent)]
     Serve(#[from] zos_bus::ServeError),

@@ -126,7 +126,7 @@ async fn wait_for_uplink(config: &Config, links: &Links) -> Result<String, LinkE
         let nics: Vec<&LinkInfo> = all.iter().filter(|l| names.contains(&l.name)).collect();
         for nic in nics.iter().filter(|n| !n.up) {
             if let Err(e) = links.set_up(&nic.name).await {
-                tracing::warn!(nic = %nic.name, error = %e, "cannot bring NIC up");
+                tracing::warn!(nic = %nic.name, error = %zos_base::Report(&e), "cannot bring NIC up");
             }
         }
         if let Some(nic) = nics.iter().find(|n| n.carrier) {
@@ -162,18 +162,18 @@ async fn apply(config: &Config, links: &Links, bridge: &LinkInfo, state: &Shared
                 .set_address(index, lease.address, lease.prefix, lease.lease_secs)
                 .await
             {
-                tracing::error!(address = %lease.address, error = %e, "cannot set address");
+                tracing::error!(address = %lease.address, error = %zos_base::Report(&e), "cannot set address");
             }
             if let Some(gw) = lease.gateway {
                 if let Err(e) = links.set_default_route(index, gw).await {
-                    tracing::error!(gateway = %gw, error = %e, "cannot set default route");
+                    tracing::error!(gateway = %gw, error = %zos_base::Report(&e), "cannot set default route");
                 }
             }
             if !lease.dns.is_empty() {
                 if let Err(e) =
                     resolv::write(&config.resolv_conf, &lease.dns, lease.domain.as_deref())
                 {
-                    tracing::error!(error = %e, "cannot write resolver configuration");
+                    tracing::error!(error = %zos_base::Report(&e), "cannot write resolver configuration");
                 }
             }
             tracing::info!(address = %lease.address, prefix = lease.prefix, "lease applied");
@@ -189,11 +189,11 @@ async fn apply(config: &Config, links: &Links, bridge: &LinkInfo, state: &Shared
 async fn remove(links: &Links, index: u32, lease: &Lease) {
     if let Some(gw) = lease.gateway {
         if let Err(e) = links.del_default_route(index, gw).await {
-            tracing::warn!(gateway = %gw, error = %e, "cannot remove default route");
+            tracing::warn!(gateway = %gw, error = %zos_base::Report(&e), "cannot remove default route");
         }
     }
     let addr: Ipv4Addr = lease.address;
     if let Err(e) = links.del_address(index, addr, lease.prefix).await {
-        tracing::warn!(address = %addr, error = %e, "cannot remove address");
+        tracing::warn!(address = %addr, error = %zos_base::Report(&e), "cannot remove address");
     }
 }

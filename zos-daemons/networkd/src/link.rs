@@ -16,9 +16,9 @@ use rtnetlink::{AddressMessageBuilder, Handle, LinkBridge, LinkUnspec, RouteMess
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    #[error("cannot open a netlink socket: {0}")]
+    #[error("cannot open a netlink socket")]
     Connect(#[source] std::io::Error),
-    #[error("netlink request '{what}' failed: {source}")]
+    #[error("netlink request '{what}' failed")]
     Netlink {
         what: String,
         #[source]
@@ -28,7 +28,7 @@ pub enum LinkError {
     NoSuchLink(String),
     #[error("link {name} has no usable MAC address (got {len} bytes)")]
     NoMac { name: String, len: usize },
-    #[error("cannot list network devices in {path}: {source}")]
+    #[error("cannot list network devices in {path}")]
     Sysfs {
         path: String,
         #[source]
@@ -93,7 +93,7 @@ pub fn format_mac(mac: &[u8]) -> String {
 }
 
 /// A netlink handle for the current network namespace.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Links {
     handle: Handle,
 }
@@ -376,7 +376,7 @@ mod tests {
     fn physical_nics_reports_the_missing_directory() {
         let err = physical_nics(Path::new("/nonexistent/sys/class/net")).unwrap_err();
         assert!(
-            err.to_string().contains("/nonexistent/sys/class/net"),
+            zos_base::report(&err).contains("/nonexistent/sys/class/net"),
             "{err}"
         );
     }

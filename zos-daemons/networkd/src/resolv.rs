@@ -3,13 +3,12 @@
 //! Owns that one file and writes it atomically (temporary file in the same directory, fsync,
 //! rename), so a reader never sees a half-written file. It touches nothing else.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolvError {
-    #[error("cannot write resolver configuration {path}: {source}")]
+    #[error("cannot write resolver configuration {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -31,30 +30,12 @@ pub fn render(dns: &[Ipv4Addr], domain: Option<&str>) -> String {
 
 /// Replaces `path` with the resolver configuration for `dns` and `domain`.
 pub fn write(path: &Path, dns: &[Ipv4Addr], domain: Option<&str>) -> Result<(), ResolvError> {
-    let err = |source| ResolvError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "resolv.conf".to_string());
-    let tmp = dir.join(format!(".{file_name}.networkd.tmp"));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(render(dns, domain).as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        // Best effort: do not leave the temporary file behind; the write error is what matters.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    zos_base::write_atomic(path, render(dns, domain).as_bytes(), 0o644).map_err(|source| {
+        ResolvError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -113,7 +94,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().contains("/nonexistent/dir/resolv.conf"),
+            zos_base::report(&err).contains("/nonexistent/dir/resolv.conf"),
             "{err}"
         );
     }

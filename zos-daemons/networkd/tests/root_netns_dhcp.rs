@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use zos_bus::testing::PrivateBus;
 use zos_bus::NetworkProxy;
+use zos_testkit::PrivateBus;
 
 /// A tool from `make deps`, or a failure that says so.
 fn require_tool(tool: &str, package: &str) {

@@ -22,13 +22,13 @@ const MAX_REPLY: usize = 4096;
 pub enum ActivationError {
     #[error("activation URL {url:?} is not usable: {reason}")]
     Url { url: String, reason: String },
-    #[error("cannot reach the activation service at {url}: {source}")]
+    #[error("cannot reach the activation service at {url}")]
     Connect {
         url: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("HTTP exchange with the activation service at {url} failed: {source}")]
+    #[error("HTTP exchange with the activation service at {url} failed")]
     Http {
         url: String,
         #[source]
@@ -122,7 +122,7 @@ async fn exchange(url: &str, account: &str) -> Result<(), ActivationError> {
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| ActivationError::Url {
             url: url.to_string(),
-            reason: e.to_string(),
+            reason: zos_base::report(&e),
         })?;
     let result = async {
         let response = sender.send_request(request).await.map_err(http)?;
@@ -166,7 +166,10 @@ mod tests {
         let (host, port, _, path) = parse_url("http://localhost").unwrap();
         assert_eq!((host.as_str(), port, path.as_str()), ("localhost", 80, "/"));
         let err = parse_url("https://example.invalid/a").unwrap_err();
-        assert!(err.to_string().contains("https is not supported"), "{err}");
+        assert!(
+            zos_base::report(&err).contains("https is not supported"),
+            "{err}"
+        );
         assert!(parse_url("ws://127.0.0.1/").is_err());
         assert!(parse_url("not a url").is_err());
     }

@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 use zos_bus::node::ContractUsage;
 use zos_chain::{Chain, ContractResources, Resources, Signer};
 
+#[derive(Debug)]
 pub struct ContractReporter {
     chain_url: String,
     signer: Signer,
@@ -40,9 +41,13 @@ impl ContractReporter {
             .collect();
         let mut chain = self.chain.lock().await;
         if chain.is_none() {
-            let connected = Chain::connect(&self.chain_url)
-                .await
-                .map_err(|e| format!("cannot reach the chain at {}: {e}", self.chain_url))?;
+            let connected = Chain::connect(&self.chain_url).await.map_err(|e| {
+                format!(
+                    "cannot reach the chain at {}: {e}",
+                    self.chain_url,
+                    e = zos_base::Report(&e)
+                )
+            })?;
             *chain = Some(connected);
         }
         let Some(connected) = chain.as_ref() else {
@@ -60,7 +65,10 @@ impl ContractReporter {
                 if error.is_connection() {
                     *chain = None;
                 }
-                Err(format!("report_contract_resources failed: {error}"))
+                Err(format!(
+                    "report_contract_resources failed: {error}",
+                    error = zos_base::Report(&error)
+                ))
             }
         }
     }

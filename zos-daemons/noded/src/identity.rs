@@ -20,9 +20,9 @@
 //! This module never logs, prints or returns the seed.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -45,11 +45,11 @@ const DAMAGED_MARKER: &str = ".damaged-";
 /// Why a seed file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Damage {
-    #[error("unreadable: {0}")]
+    #[error("unreadable")]
     Unreadable(#[source] io::Error),
     #[error("larger than {MAX_SEED_FILE_LEN} bytes ({0} bytes)")]
     TooLarge(u64),
-    #[error("not a seed document: {0}")]
+    #[error("not a seed document")]
     NotSeedJson(#[source] serde_json::Error),
     #[error("version {found}, expected {SEED_FILE_VERSION}")]
     WrongVersion { found: u32 },
@@ -91,19 +91,19 @@ pub enum IdentityError {
     KeptAside { path: PathBuf, kept: PathBuf },
     #[error("identity path {0} has no file name")]
     BadPath(PathBuf),
-    #[error("cannot list {dir} for kept-aside identities: {source}")]
+    #[error("cannot list {dir} for kept-aside identities")]
     ListDir {
         dir: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot create directory {dir}: {source}")]
+    #[error("cannot create directory {dir}")]
     CreateDir {
         dir: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot write identity file {path}: {source}")]
+    #[error("cannot write identity file {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -152,7 +152,7 @@ impl Identity {
         let mut seed = [0u8; 32];
         OsRng
             .try_fill_bytes(&mut seed)
-            .map_err(|e| IdentityError::Random(e.to_string()))?;
+            .map_err(|e| IdentityError::Random(zos_base::report(&e)))?;
         let key = SigningKey::from_bytes(&seed);
         seed.fill(0);
         Ok(Identity { key })
@@ -345,50 +345,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
         dir: dir.to_path_buf(),
         source,
     })?;
-    write_file_atomically(path, bytes).map_err(|source| IdentityError::Write {
+    zos_base::write_atomic(path, bytes, 0o600).map_err(|source| IdentityError::Write {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// The atomic write itself (the directory must exist): `path` holds either its old content or
-/// all of `bytes`, mode 0600. Also used for the registration record next to the seed.
-pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let (dir, name) = match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) => (dir, name.to_string_lossy()),
-        _ => {
-            return Err(io::Error::other(format!(
-                "{} has no file name",
-                path.display()
-            )))
-        }
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    match fs::remove_file(&tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -501,13 +461,13 @@ mod tests {
         fs::write(&path, content).unwrap();
         let err = load_or_create(&path).unwrap_err();
         let IdentityError::Damaged { damage, kept, .. } = &err else {
-            panic!("expected Damaged, got {err}");
+            panic!("expected Damaged, got {err}", err = zos_base::Report(&err));
         };
         assert!(expect(damage), "unexpected damage {damage}");
         assert!(!path.exists(), "damaged file replaced by a new one");
         assert_eq!(&fs::read(kept).unwrap(), content);
         assert_eq!(kept_files(&path), vec![kept.clone()]);
-        assert!(err.to_string().contains("delete"));
+        assert!(zos_base::report(&err).contains("delete"));
 
         // The next start refuses too, and still creates nothing.
         let err = load_or_create(&path).unwrap_err();
@@ -609,7 +569,7 @@ mod tests {
         fs::create_dir_all(&path).unwrap();
         let err = load_or_create(&path).unwrap_err();
         let IdentityError::Damaged { damage, kept, .. } = &err else {
-            panic!("expected Damaged, got {err}");
+            panic!("expected Damaged, got {err}", err = zos_base::Report(&err));
         };
         assert!(matches!(damage, Damage::Unreadable(_)), "{damage}");
         assert!(kept.is_dir());

@@ -140,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => NodeConfig::load_from(path),
         None => NodeConfig::load(),
     }
-    .map_err(|error| format!("cannot read the node configuration: {error}; restart noded once the init published it"))
+    .map_err(|error| format!("cannot read the node configuration: {error}; restart noded once the init published it", error = zos_base::Report(&error)))
     .and_then(|config| {
         // As zos with a "limited cache": a node whose identity dies with the next reboot would
         // register as a new node every boot.

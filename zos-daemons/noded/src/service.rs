@@ -19,6 +19,7 @@ use crate::consumption::ContractReporter;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The served object.
+#[derive(Debug)]
 pub struct NodeService {
     public_key: String,
     capacity: Capacity,
@@ -74,10 +75,11 @@ impl NodeService {
             Ok(Ok(list)) => Ok(list),
             Ok(Err(error)) => {
                 tracing::warn!(%error, "Interfaces failed");
-                Err(zbus::fdo::Error::Failed(error.to_string()))
+                Err(zbus::fdo::Error::Failed(zos_base::report(&error)))
             }
             Err(error) => Err(zbus::fdo::Error::Failed(format!(
-                "reading interfaces did not finish: {error}"
+                "reading interfaces did not finish: {error}",
+                error = zos_base::Report(&error)
             ))),
         }
     }

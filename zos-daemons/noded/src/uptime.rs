@@ -19,7 +19,7 @@ use crate::timing::Backoff;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UptimeError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]
@@ -78,8 +78,8 @@ pub async fn run(
                 .report_uptime(&signer, uptime)
                 .await
                 .map(|()| uptime)
-                .map_err(|e| (e.is_connection(), e.to_string())),
-            Err(e) => Err((true, e.to_string())),
+                .map_err(|e| (e.is_connection(), zos_base::report(&e))),
+            Err(e) => Err((true, zos_base::report(&e))),
         };
         let wait = match result {
             Ok(uptime) => {
@@ -134,7 +134,7 @@ mod tests {
         assert!(up > 0);
         let err = read_uptime(Path::new("/nonexistent-proc")).unwrap_err();
         assert!(
-            err.to_string().contains("/nonexistent-proc/uptime"),
+            zos_base::report(&err).contains("/nonexistent-proc/uptime"),
             "{err}"
         );
     }

@@ -1,4 +1,4 @@
-//! noded on TFChain: the real noded binary, the REAL TFChain runtime (`zos_chain::LocalChain`,
+//! noded on TFChain: the real noded binary, the REAL TFChain runtime (`zos_testkit::LocalChain`,
 //! chopsticks from `make deps`), the real activation service (`zos_activation`, in-process,
 //! funding from //Alice) and a private bus (busd from `make deps`).
 //!
@@ -19,12 +19,14 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use zos_bus::node::registration;
-use zos_bus::testing::PrivateBus;
 use zos_bus::{inspect, node, NodeProxy, RegistrationStatus};
-use zos_chain::{AccountId32, Chain, LocalChain, PublicIpInput, Signer};
+use zos_chain::{AccountId32, Chain, PublicIpInput};
 use zos_env::{NodeConfig, RunMode};
+use zos_testkit::LocalChain;
+use zos_testkit::PrivateBus;
 
 use common::{Storaged, GIB};
+use zos_testkit::alice;
 
 const SSD_BYTES: u64 = 200 * GIB;
 const SERIAL: &str = "NODED-TEST-SERIAL";
@@ -32,20 +34,6 @@ const SERIAL: &str = "NODED-TEST-SERIAL";
 const FUNDING: u128 = 1_000_000_000_000;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "zos_chain=warn,zos_activation=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
-fn alice() -> Signer {
-    Signer::sr25519_from_uri("//Alice").expect("dev key")
-}
 
 /// Alice's twin (first call only) and a farm named `name`; returns the farm id. Idempotent and
 /// retried on connection errors: right after a chain reset, a submission racing noded's can fail
@@ -370,7 +358,7 @@ fn host_has_hypervisor_flag() -> bool {
 /// start with another farmer_id is a reported conflict, not a move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_registers_reports_uptime_and_keeps_the_node_across_restarts() {
-    init_tracing();
+    zos_testkit::logs::init("zos_chain=warn,zos_activation=info");
     let local = LocalChain::start().await.expect("local chain (make deps)");
     let chain = Chain::connect(&local.url()).await.expect("connect");
     let activation = Activation::start(&local.url()).await;
@@ -517,7 +505,7 @@ async fn chain_registers_reports_uptime_and_keeps_the_node_across_restarts() {
 /// the farmer creates it, noded registers without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_missing_farm_then_created_registers_without_restart() {
-    init_tracing();
+    zos_testkit::logs::init("zos_chain=warn,zos_activation=info");
     let local = LocalChain::start().await.expect("local chain (make deps)");
     let chain = Chain::connect(&local.url()).await.expect("connect");
     let activation = Activation::start(&local.url()).await;
@@ -568,7 +556,7 @@ async fn chain_missing_farm_then_created_registers_without_restart() {
 /// genesis mid-run (LocalChain::restart): noded registers again from scratch on the fresh chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_down_at_boot_then_up_then_reset_registers_again() {
-    init_tracing();
+    zos_testkit::logs::init("zos_chain=warn,zos_activation=info");
     let port = free_port();
     let url = format!("ws://127.0.0.1:{port}");
     let activation = Activation::start(&url).await;
@@ -643,7 +631,7 @@ async fn chain_down_at_boot_then_up_then_reset_registers_again() {
 /// line, and the bus keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_failures_are_reported_and_the_bus_keeps_serving() {
-    init_tracing();
+    zos_testkit::logs::init("zos_chain=warn,zos_activation=info");
     let local = LocalChain::start().await.expect("local chain (make deps)");
     let chain = Chain::connect(&local.url()).await.expect("connect");
     let farm = alice_farm(&chain, "farm").await;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use zos_bus::testing::PrivateBus;
 use zos_bus::{inspect, node, NodeProxy};
+use zos_testkit::PrivateBus;
 
 use common::{Storaged, GIB};
 

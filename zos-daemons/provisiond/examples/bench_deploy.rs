@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use gridtypes::{Deployment, ResultState, GIB, MIB};
 use provisiond::engine::Engine;
 use provisiond::store::{JobKind, Store};
-use provisiond::testing::{contract, deployment, funded_twin, volume, LocalNode};
 use zos_bus::StorageProxy;
+use zos_testkit::deployments::{contract, deployment, volume};
+use zos_testkit::{funded_twin, LocalNode};
 
 const SAMPLES: usize = 20;
 const MANY: u64 = 1000;

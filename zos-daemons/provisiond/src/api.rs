@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use gridtypes::{Capacity, Deployment};
+use gridtypes::Deployment;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zbus::Connection;
@@ -16,13 +16,14 @@ use zos_api::{ApiError, Caller, Handler, KeyError, KeyLookup};
 use zos_bus::{NodeProxy, StorageProxy};
 
 use crate::chain::CheckError;
-use crate::engine::{Engine, EngineError, RESERVED_MRU_MIN};
+use crate::engine::{Engine, EngineError};
 
 /// The workload types this node provisions (`zos.system.node_features_get`).
 pub const FEATURES: &[&str] = &["zmount", "volume", "zdb"];
 /// How long networkd gets to answer.
 const BUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+#[derive(Debug)]
 pub struct Api {
     engine: Arc<Engine>,
     bus: Connection,
@@ -40,11 +41,12 @@ struct ContractArg {
 }
 
 fn arg<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
-    serde_json::from_value(data).map_err(|e| ApiError::BadRequest(format!("invalid data: {e}")))
+    serde_json::from_value(data)
+        .map_err(|e| ApiError::BadRequest(format!("invalid data: {e}", e = zos_base::Report(&e))))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_value(value).map_err(|e| ApiError::Internal(zos_base::report(&e)))
 }
 
 fn bus_error(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -53,7 +55,7 @@ fn bus_error(what: &str, e: impl std::fmt::Display) -> ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
-        let text = error.to_string();
+        let text = zos_base::report(&error);
         match error {
             EngineError::Invalid(_) | EngineError::Capacity(_) | EngineError::Exists(_) => {
                 ApiError::BadRequest(text)
@@ -159,63 +161,16 @@ impl Api {
             .map_err(|e| bus_error("noded", e))
     }
 
-    /// zos's statistics: total, system reserve (cache size, memory reserve), used (ok and
-    /// paused workloads plus the reserve), and the users' counters.
+    /// zos's statistics (see [`crate::capacity`]).
     async fn statistics(&self) -> Result<Value, ApiError> {
-        let total = self
-            .node()
-            .await?
-            .capacity()
-            .await
-            .map_err(|e| bus_error("noded", e))?;
-        let cache = StorageProxy::new(&self.bus)
-            .await
-            .map_err(|e| bus_error("storaged", e))?
-            .cache()
-            .await
-            .map(|c| c.size)
-            .unwrap_or(0);
-        let system = Capacity {
-            sru: cache,
-            mru: (total.mru / 10).max(RESERVED_MRU_MIN),
-            ..Default::default()
-        };
         let active = self.engine.active().await?;
-        let mut used = system;
-        let mut workloads = 0;
-        let mut last = 0i64;
-        for d in &active {
-            used += d.used_capacity().unwrap_or_default();
-            workloads += d
-                .workloads
-                .iter()
-                .filter(|w| w.result.state.is_okay())
-                .count();
-            last = last.max(
-                d.workloads
-                    .iter()
-                    .map(|w| w.result.created.0)
-                    .max()
-                    .unwrap_or(0),
-            );
-        }
-        let total = Capacity {
-            cru: total.cru,
-            sru: total.sru,
-            hru: total.hru,
-            mru: total.mru,
-            ipv4u: 0,
-        };
-        Ok(json!({
-            "total": total,
-            "used": used,
-            "system": system,
-            "users": {
-                "deployments": active.len(),
-                "workloads": workloads,
-                "last_deployment_timestamp": last,
-            },
-        }))
+        let stats = self
+            .engine
+            .capacity()
+            .statistics(&active)
+            .await
+            .map_err(|e| ApiError::Unavailable(zos_base::report(&e)))?;
+        to_json(&stats)
     }
 }
 
@@ -237,6 +192,7 @@ fn hypervisor(manufacturer: &str, product: &str) -> &'static str {
 }
 
 /// Twin keys for request signatures, from the chain (cached by the engine's chain view).
+#[derive(Debug)]
 pub struct ChainKeys {
     engine: Arc<Engine>,
 }
@@ -257,7 +213,7 @@ impl KeyLookup for ChainKeys {
             Err(CheckError::NoTwin(_)) => Ok(None),
             Err(error) => Err(KeyError {
                 twin_id,
-                reason: error.to_string(),
+                reason: zos_base::report(&error),
             }),
         }
     }

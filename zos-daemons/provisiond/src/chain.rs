@@ -15,7 +15,7 @@ pub const KEY_TTL: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error("the chain is not reachable: {0}")]
+    #[error("the chain is not reachable")]
     Chain(#[from] zos_chain::Error),
     #[error("twin {0} does not exist on the chain")]
     NoTwin(u32),
@@ -39,6 +39,7 @@ pub enum CheckError {
     Deployment(String),
 }
 
+#[derive(Debug)]
 pub struct ChainView {
     chain: Chain,
     keys: Mutex<HashMap<u32, (Vec<u8>, Instant)>>,
@@ -123,7 +124,7 @@ impl ChainView {
         }
         let ours = d
             .challenge_hash_hex()
-            .map_err(|e| CheckError::Deployment(e.to_string()))?;
+            .map_err(|e| CheckError::Deployment(zos_base::report(&e)))?;
         let on_chain = String::from_utf8_lossy(deployment_hash).into_owned();
         if on_chain != ours {
             return Err(CheckError::HashMismatch { on_chain, ours });

@@ -17,14 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gridtypes::{
-    check_updatable, sort_ops, Capacity, Deployment, OpKind, ResultState, Timestamp, Workload,
-    WorkloadResult, WorkloadType, GIB,
+    check_updatable, sort_ops, Deployment, OpKind, ResultState, Timestamp, Workload,
+    WorkloadResult, WorkloadType,
 };
 use tokio::sync::{Mutex, Notify};
 use zbus::Connection;
 use zos_bus::node::ContractUsage;
-use zos_bus::{NodeProxy, StorageProxy};
+use zos_bus::NodeProxy;
 
+use crate::capacity::{self, Accounting, CapacityError};
 use crate::chain::{ChainView, CheckError};
 use crate::kyc::Kyc;
 use crate::provision::zdb::ZdbSetup;
@@ -34,8 +35,6 @@ use crate::store::{Job, JobKind, Store, StoreError};
 /// How many times a consumption report is tried, and how far apart (as zos).
 pub const REPORT_TRIES: u32 = 4;
 pub const REPORT_RETRY: Duration = Duration::from_secs(6);
-/// zos's system reserve of memory: the larger of 10 % of the total and 2 GiB.
-pub const RESERVED_MRU_MIN: u64 = 2 * GIB;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -51,17 +50,28 @@ pub enum EngineError {
     Exists(u64),
     #[error("deployment not found")]
     NotFound,
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
     Bus(String),
 }
 
+impl From<CapacityError> for EngineError {
+    fn from(error: CapacityError) -> Self {
+        match error {
+            CapacityError::NoRoom(m) => EngineError::Capacity(m),
+            other => EngineError::Bus(zos_base::report(&other)),
+        }
+    }
+}
+
 /// The engine's view of the node.
+#[derive(Debug)]
 pub struct Engine {
     store: Mutex<Store>,
     chain: ChainView,
     provisioners: Provisioners,
+    capacity: Accounting,
     bus: Connection,
     node_id: u32,
     kyc: Option<Kyc>,
@@ -108,6 +118,7 @@ impl Engine {
             store: Mutex::new(store),
             chain,
             provisioners: Provisioners::new(bus.clone(), zdb),
+            capacity: Accounting::new(bus.clone()),
             bus,
             node_id,
             kyc,
@@ -119,6 +130,11 @@ impl Engine {
         self.node_id
     }
 
+    /// The node's capacity accounting, which admission uses too.
+    pub fn capacity(&self) -> &Accounting {
+        &self.capacity
+    }
+
     pub fn chain(&self) -> &ChainView {
         &self.chain
     }
@@ -128,7 +144,7 @@ impl Engine {
     /// `zos.deployment.deploy`: checks everything, then stores and queues the deployment.
     pub async fn deploy(&self, caller: u32, mut d: Deployment) -> Result<(), EngineError> {
         d.validate_create()
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            .map_err(|e| EngineError::Invalid(zos_base::report(&e)))?;
         self.authorize(caller, &d).await?;
         if self.store.lock().await.deployment(d.contract_id)?.is_some() {
             return Err(EngineError::Exists(d.contract_id));
@@ -156,13 +172,13 @@ impl Engine {
     /// `zos.deployment.update`: the next version of an active deployment of the caller.
     pub async fn update(&self, caller: u32, new: Deployment) -> Result<(), EngineError> {
         new.validate()
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            .map_err(|e| EngineError::Invalid(zos_base::report(&e)))?;
         self.authorize(caller, &new).await?;
         let old = self.own_active(caller, new.contract_id).await?;
         let mut probe = new.clone();
         let ops = old
             .upgrade(&mut probe)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            .map_err(|e| EngineError::Invalid(zos_base::report(&e)))?;
         // This node updates what it can provision: volumes, zmounts and zdb namespaces.
         check_updatable(&ops, |t| {
             matches!(
@@ -170,7 +186,7 @@ impl Engine {
                 WorkloadType::Volume | WorkloadType::ZMount | WorkloadType::Zdb
             )
         })
-        .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        .map_err(|e| EngineError::Invalid(zos_base::report(&e)))?;
         self.chain.check_contract(&new, self.node_id).await?;
         self.admit(&new, Some(&old)).await?;
         self.store
@@ -275,66 +291,22 @@ impl Engine {
                         "twin {caller} is not verified (KYC)"
                     )))
                 }
-                Err(error) => return Err(EngineError::Bus(error.to_string())),
+                Err(error) => return Err(EngineError::Bus(zos_base::report(&error))),
             }
         }
         let keys = self.chain.twin_keys(&d.signer_twins()).await?;
-        d.verify(&keys)
-            .map_err(|e| EngineError::Unauthorized(format!("signature verification failed: {e}")))
+        d.verify(&keys).map_err(|e| {
+            EngineError::Unauthorized(format!(
+                "signature verification failed: {e}",
+                e = zos_base::Report(&e)
+            ))
+        })
     }
 
-    /// zos's admission: storage must fit the pools' free bytes; memory (zmachines) must fit
-    /// what is left after the booked memory and the system reserve. `old` is the version being
-    /// replaced (its capacity is freed).
+    /// zos's admission (see [`crate::capacity`]); `old` is the version being replaced.
     async fn admit(&self, d: &Deployment, old: Option<&Deployment>) -> Result<(), EngineError> {
-        let wanted = total(&d.workloads);
-        let freed = old
-            .map(|o| o.used_capacity().unwrap_or_default())
-            .unwrap_or_default();
-        let storage = StorageProxy::new(&self.bus)
-            .await
-            .map_err(|e| EngineError::Bus(e.to_string()))?
-            .capacity()
-            .await
-            .map_err(|e| EngineError::Bus(format!("storaged Capacity: {e}")))?;
-        let sru_free = storage.sru_total.saturating_sub(storage.sru_used) + freed.sru;
-        let hru_free = storage.hru_total.saturating_sub(storage.hru_used) + freed.hru;
-        if wanted.sru > sru_free {
-            return Err(EngineError::Capacity(format!(
-                "the deployment needs {} bytes of SSD, the node has {sru_free} free",
-                wanted.sru
-            )));
-        }
-        if wanted.hru > hru_free {
-            return Err(EngineError::Capacity(format!(
-                "the deployment needs {} bytes of HDD, the node has {hru_free} free",
-                wanted.hru
-            )));
-        }
-        if wanted.mru > freed.mru {
-            let node = NodeProxy::new(&self.bus)
-                .await
-                .map_err(|e| EngineError::Bus(e.to_string()))?
-                .capacity()
-                .await
-                .map_err(|e| EngineError::Bus(format!("noded Capacity: {e}")))?;
-            let reserved = (node.mru / 10).max(RESERVED_MRU_MIN);
-            let booked: u64 = self
-                .active()
-                .await?
-                .iter()
-                .filter(|a| a.contract_id != d.contract_id)
-                .map(|a| a.used_capacity().map(|c| c.mru).unwrap_or(0))
-                .sum();
-            let free = node.mru.saturating_sub(booked + reserved);
-            if wanted.mru > free {
-                return Err(EngineError::Capacity(format!(
-                    "the deployment needs {} bytes of memory, the node has {free} free",
-                    wanted.mru
-                )));
-            }
-        }
-        Ok(())
+        let others = self.active().await?;
+        Ok(self.capacity.admit(d, old, &others).await?)
     }
 
     // ---- the job loop ----
@@ -428,11 +400,11 @@ impl Engine {
         let at = now();
         let id = match d.workload_id(&w.name) {
             Ok(id) => id,
-            Err(e) => return WorkloadResult::error(at, e.to_string()),
+            Err(e) => return WorkloadResult::error(at, zos_base::report(&e)),
         };
         let data = match w.data() {
             Ok(data) => data,
-            Err(e) => return WorkloadResult::error(at, e.to_string()),
+            Err(e) => return WorkloadResult::error(at, zos_base::report(&e)),
         };
         let done = if update {
             self.provisioners.update(&id, &data).await
@@ -446,7 +418,7 @@ impl Engine {
             }
             Err(error) => {
                 tracing::warn!(workload = %id, %error, "workload failed");
-                WorkloadResult::error(at, error.to_string())
+                WorkloadResult::error(at, zos_base::report(&error))
             }
         }
     }
@@ -459,7 +431,7 @@ impl Engine {
         let mut ops = match old.upgrade(&mut new) {
             Ok(ops) => ops,
             Err(e) => {
-                tracing::warn!(contract = old.contract_id, error = %e, "update no longer applies");
+                tracing::warn!(contract = old.contract_id, error = %zos_base::Report(&e), "update no longer applies");
                 return Ok(false);
             }
         };
@@ -529,7 +501,9 @@ impl Engine {
                 message: reason.to_string(),
                 ..WorkloadResult::new(ResultState::Deleted, at)
             },
-            Err(e) => WorkloadResult::error(at, format!("cannot remove: {e}")),
+            Err(e) => {
+                WorkloadResult::error(at, format!("cannot remove: {e}", e = zos_base::Report(&e)))
+            }
         }
     }
 
@@ -582,7 +556,17 @@ impl Engine {
     /// in the background.
     pub async fn report(&self, contract_id: u64) {
         let used = match self.store.lock().await.deployment(contract_id) {
-            Ok(Some((d, _))) => d.used_capacity().unwrap_or_default(),
+            Ok(Some((d, _))) => match capacity::booked(Some(&d)) {
+                Ok(used) => used,
+                Err(error) => {
+                    tracing::error!(
+                        contract_id,
+                        error = &error as &dyn std::error::Error,
+                        "no consumption report"
+                    );
+                    return;
+                }
+            },
             _ => return,
         };
         let usage = ContractUsage {
@@ -615,11 +599,4 @@ impl Engine {
             }
         });
     }
-}
-
-fn total(workloads: &[Workload]) -> Capacity {
-    workloads.iter().fold(Capacity::default(), |mut acc, w| {
-        acc += w.capacity().unwrap_or_default();
-        acc
-    })
 }

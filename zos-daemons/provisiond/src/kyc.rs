@@ -50,6 +50,16 @@ pub struct Kyc {
     verdicts: Mutex<HashMap<u32, (Instant, bool)>>,
 }
 
+impl std::fmt::Debug for Kyc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kyc")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Kyc {
     /// A gate asking the service at `url` (https), trusting the Mozilla roots.
     pub fn new(url: &str) -> Result<Kyc, KycError> {
@@ -134,33 +144,40 @@ impl Kyc {
     async fn ask(&self, twin: u32) -> Result<bool, String> {
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| format!("connecting to {}:{}: {e}", self.host, self.port))?;
-        let name = ServerName::try_from(self.host.clone()).map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                format!(
+                    "connecting to {}:{}: {}",
+                    self.host,
+                    self.port,
+                    zos_base::Report(&e)
+                )
+            })?;
+        let name = ServerName::try_from(self.host.clone()).map_err(|e| zos_base::report(&e))?;
         let tls = self
             .tls
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS with {}: {e}", self.host))?;
+            .map_err(|e| format!("TLS with {}: {}", self.host, zos_base::Report(&e)))?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| zos_base::report(&e))?;
         let driver = tokio::spawn(connection);
         let request = hyper::Request::get(format!("{}/api/v1/status?twin_id={twin}", self.prefix))
             .header(hyper::header::HOST, self.host.as_str())
             .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| zos_base::report(&e))?;
         let result = async {
             let reply = sender
                 .send_request(request)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| zos_base::report(&e))?;
             let status = reply.status();
             let body = match Limited::new(reply.into_body(), MAX_BODY).collect().await {
                 Ok(body) => body.to_bytes(),
                 Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
                     return Err(format!("a reply longer than {MAX_BODY} bytes"));
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(zos_base::report(&*e)),
             };
             if status.is_server_error() {
                 return Err(format!("status {status}"));

@@ -10,11 +10,10 @@
 //! or a link itself and never signs anything.
 
 pub mod api;
+pub mod capacity;
 pub mod chain;
 pub mod engine;
 pub mod events;
 pub mod kyc;
 pub mod provision;
 pub mod store;
-#[cfg(feature = "testing")]
-pub mod testing;

@@ -13,16 +13,22 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("state database: {0}")]
+    #[error("state database")]
     Sql(#[from] rusqlite::Error),
-    #[error("cannot create the state directory {path}: {source}")]
+    #[error("cannot create the state directory {path}")]
     Dir {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("stored deployment {contract_id} does not decode: {source}")]
+    #[error("stored deployment {contract_id} does not decode")]
     Corrupt {
+        contract_id: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("deployment {contract_id} does not encode")]
+    Encode {
         contract_id: u64,
         #[source]
         source: serde_json::Error,
@@ -55,6 +61,7 @@ pub struct Job {
     pub kind: JobKind,
 }
 
+#[derive(Debug)]
 pub struct Store {
     db: Connection,
 }
@@ -85,9 +92,11 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
-fn encode(d: &Deployment) -> String {
-    // A Deployment always serialises (plain data, string keys).
-    serde_json::to_string(d).unwrap_or_default()
+fn encode(d: &Deployment) -> Result<String, StoreError> {
+    serde_json::to_string(d).map_err(|source| StoreError::Encode {
+        contract_id: d.contract_id,
+        source,
+    })
 }
 
 fn decode(contract_id: u64, body: &str) -> Result<Deployment, StoreError> {
@@ -133,7 +142,7 @@ impl Store {
             params![
                 deployment.contract_id as i64,
                 deployment.twin_id,
-                encode(deployment)
+                encode(deployment)?
             ],
         )?;
         for w in &deployment.workloads {
@@ -235,7 +244,7 @@ impl Store {
         }
         tx.execute(
             "UPDATE deployments SET body = ?2 WHERE contract_id = ?1",
-            params![contract_id as i64, encode(&deployment)],
+            params![contract_id as i64, encode(&deployment)?],
         )?;
         insert_change(&tx, contract_id, workload)?;
         tx.commit()?;
@@ -247,7 +256,7 @@ impl Store {
     pub fn replace(&mut self, deployment: &Deployment) -> Result<(), StoreError> {
         let changed = self.db.execute(
             "UPDATE deployments SET body = ?2 WHERE contract_id = ?1",
-            params![deployment.contract_id as i64, encode(deployment)],
+            params![deployment.contract_id as i64, encode(deployment)?],
         )?;
         if changed == 0 {
             return Err(StoreError::NotFound(deployment.contract_id));
@@ -303,7 +312,10 @@ impl Store {
 }
 
 fn insert_change(db: &Connection, contract_id: u64, w: &Workload) -> Result<(), StoreError> {
-    let text = serde_json::to_string(w).unwrap_or_default();
+    let text = serde_json::to_string(w).map_err(|source| StoreError::Encode {
+        contract_id,
+        source,
+    })?;
     db.execute(
         "INSERT INTO changes (contract_id, workload) VALUES (?1, ?2)",
         params![contract_id as i64, text],
@@ -314,7 +326,7 @@ fn insert_change(db: &Connection, contract_id: u64, w: &Workload) -> Result<(), 
 fn insert_job(db: &Connection, contract_id: u64, kind: &JobKind) -> Result<(), StoreError> {
     let (word, body) = match kind {
         JobKind::Provision => ("provision", None),
-        JobKind::Update(d) => ("update", Some(encode(d))),
+        JobKind::Update(d) => ("update", Some(encode(d)?)),
         JobKind::Deprovision { reason } => ("deprovision", Some(reason.clone())),
         JobKind::Pause => ("pause", None),
         JobKind::Resume => ("resume", None),

@@ -13,22 +13,12 @@ use gridtypes::{Deployment, ResultState, Workload, WorkloadType, GIB, TIB};
 use provisiond::chain::CheckError;
 use provisiond::engine::{Engine, EngineError};
 use provisiond::store::JobKind;
-use provisiond::testing::{
-    contract, deployment, funded_twin, hash_bytes, register_node, volume, zdb, zmount, LocalNode,
-};
 use zos_bus::StorageProxy;
+use zos_testkit::deployments::{contract, deployment, hash_bytes, volume, zdb, zmount};
+use zos_testkit::twins::register_node;
+use zos_testkit::{funded_twin, LocalNode};
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "provisiond=info,noded=info,zos_chain=warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
 
 async fn wait_states(engine: &Engine, twin: u32, contract: u64, want: ResultState) -> Deployment {
     let start = Instant::now();
@@ -44,7 +34,7 @@ async fn wait_states(engine: &Engine, twin: u32, contract: u64, want: ResultStat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_from_contract_to_volumes_and_back() {
-    init_tracing();
+    zos_testkit::logs::init("provisiond=info,noded=info,zos_chain=warn");
     // The node's daemons on a private bus: storaged with a 16 GiB SSD pool, noded's service
     // (registered) reporting with the node's key; the real chain.
     let node = LocalNode::start(16 * GIB).await;
@@ -424,7 +414,7 @@ async fn zdb_volumes(storage: &StorageProxy<'_>) -> Vec<(String, String, u64)> {
 /// namespace goes is stopped and its volume freed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zdb_namespaces_one_process_per_hdd_pool() {
-    init_tracing();
+    zos_testkit::logs::init("provisiond=info,noded=info,zos_chain=warn");
     const MIB: u64 = 1 << 20;
     let node = LocalNode::with_hdds(8 * GIB, &[3 * GIB, 3 * GIB]).await;
     let (chain, node_id) = (node.chain.clone(), node.node_id);

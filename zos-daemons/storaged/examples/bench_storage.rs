@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use storaged::testing::{Env, MIB};
 use zos_bus::storage::{self, StorageProxy};
-use zos_bus::testing::PrivateBus;
+use zos_testkit::disks::{Env, MIB};
+use zos_testkit::PrivateBus;
 
 /// Create+delete pairs per method for the latency comparison.
 const PAIRS: u32 = 50;

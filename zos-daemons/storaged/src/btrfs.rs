@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BtrfsError {
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}")]
     Open {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{op} on {path} failed: {source}")]
+    #[error("{op} on {path} failed")]
     Ioctl {
         op: &'static str,
         path: PathBuf,

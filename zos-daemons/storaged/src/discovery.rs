@@ -126,7 +126,7 @@ impl Discovery {
                         model: String::new(),
                         serial: String::new(),
                         state: DiskState::Ignored {
-                            why: error.to_string(),
+                            why: zos_base::report(&error),
                         },
                     }
                 })

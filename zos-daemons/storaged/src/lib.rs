@@ -17,5 +17,3 @@ pub mod names;
 pub mod pool;
 pub mod service;
 pub mod store;
-#[cfg(feature = "testing")]
-pub mod testing;

@@ -59,7 +59,7 @@ impl fmt::Display for Kind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    #[error("cannot run {MKFS} for {device}: {source} (btrfs-progs must be installed)")]
+    #[error("cannot run {MKFS} for {device} (btrfs-progs must be installed)")]
     MkfsSpawn {
         device: PathBuf,
         #[source]
@@ -71,15 +71,15 @@ pub enum PoolError {
         status: std::process::ExitStatus,
         stderr: String,
     },
-    #[error("cannot read random bytes for a pool label: {0}")]
+    #[error("cannot read random bytes for a pool label")]
     Random(#[source] std::io::Error),
-    #[error("cannot create mount point {path}: {source}")]
+    #[error("cannot create mount point {path}")]
     MountPoint {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot mount {device} on {path}: {source}")]
+    #[error("cannot mount {device} on {path}")]
     Mount {
         device: PathBuf,
         path: PathBuf,
@@ -88,7 +88,7 @@ pub enum PoolError {
     },
     #[error("{path} exists but is not a btrfs subvolume; move it away")]
     NotSubvolume { path: PathBuf },
-    #[error("cannot clean {path}: {source}")]
+    #[error("cannot clean {path}")]
     Clean {
         path: PathBuf,
         #[source]

@@ -15,6 +15,7 @@ use crate::discovery::DiskState;
 use crate::pool::Kind;
 use crate::store::{Storage, StoreError, VdiskInfo, VolumeInfo};
 
+#[derive(Debug)]
 pub struct StorageService {
     storage: Arc<Mutex<Storage>>,
 }
@@ -74,14 +75,15 @@ impl StorageService {
                 Err(error)
             }
             Err(error) => Err(StorageError::Failed(format!(
-                "{method} did not finish: {error}"
+                "{method} did not finish: {error}",
+                error = zos_base::Report(&error)
             ))),
         }
     }
 }
 
 fn to_bus(error: StoreError) -> StorageError {
-    let text = error.to_string();
+    let text = zos_base::report(&error);
     match error {
         StoreError::NoSpace(_) => StorageError::NoSpace(text),
         StoreError::InvalidName(_) => StorageError::InvalidName(text),

@@ -37,7 +37,7 @@ pub enum StoreError {
     Exists(String),
     #[error(transparent)]
     Btrfs(#[from] BtrfsError),
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -100,6 +100,7 @@ pub struct Totals {
     pub hru_used: u64,
 }
 
+#[derive(Debug)]
 pub struct Storage {
     pub(crate) pools: Vec<Pool>,
     disks: Vec<DiskReport>,
@@ -129,7 +130,13 @@ impl Storage {
                         }
                         Err(error) => {
                             tracing::error!(%disk, %error, "cannot create a pool");
-                            (None, format!("cannot create a pool: {error}"))
+                            (
+                                None,
+                                format!(
+                                    "cannot create a pool: {error}",
+                                    error = zos_base::Report(&error)
+                                ),
+                            )
                         }
                     }
                 }
@@ -143,7 +150,13 @@ impl Storage {
                         Ok(p) => (Some(p), "pool".to_string()),
                         Err(error) => {
                             tracing::error!(%disk, pool = %label, %error, "cannot open the pool");
-                            (None, format!("cannot open pool {label}: {error}"))
+                            (
+                                None,
+                                format!(
+                                    "cannot open pool {label}: {error}",
+                                    error = zos_base::Report(&error)
+                                ),
+                            )
                         }
                     }
                 }

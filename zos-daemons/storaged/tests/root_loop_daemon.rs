@@ -10,10 +10,10 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use storaged::btrfs;
-use storaged::testing::{entries, Env, MIB};
 use zos_bus::inspect;
 use zos_bus::storage::{self, disk_state, StorageError, StorageProxy};
-use zos_bus::testing::PrivateBus;
+use zos_testkit::disks::{entries, Env, MIB};
+use zos_testkit::PrivateBus;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const GIB: u64 = 1024 * MIB;

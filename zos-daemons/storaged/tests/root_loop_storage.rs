@@ -11,8 +11,8 @@ use storaged::discovery::DiskState;
 use storaged::names::NameError;
 use storaged::pool::Kind;
 use storaged::store::{Storage, StoreError};
-use storaged::testing::{entries, Env, MIB};
 use zos_disks::btrfs_label;
+use zos_testkit::disks::{entries, Env, MIB};
 
 fn label_of(dev: &Path) -> Option<String> {
     let mut head = vec![0u8; 0x20000];

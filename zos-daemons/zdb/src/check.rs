@@ -19,9 +19,9 @@ use crate::namespace::{data_path, index_path, DESCRIPTOR_FILE};
 
 #[derive(Debug, Error)]
 pub enum CheckError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Format {
         path: PathBuf,
         source: format::FormatError,
@@ -71,7 +71,8 @@ fn verify_data(dir: &Path, r: &mut NsReport) -> Result<HashMap<u32, Vec<u8>>, Ch
                 h.fileid
             )),
             Err(e) => {
-                r.problems.push(format!("{}: {e}", p.display()));
+                r.problems
+                    .push(format!("{}: {e}", p.display(), e = zos_base::Report(&e)));
                 files.insert(id, b);
                 continue;
             }
@@ -117,10 +118,13 @@ pub fn verify_namespace(index_dir: &Path, data_dir: &Path) -> Result<NsReport, C
     match fs::read(&dp) {
         Ok(b) => {
             if let Err(e) = NsDescriptor::decode(&b) {
-                r.problems.push(format!("{}: {e}", dp.display()));
+                r.problems
+                    .push(format!("{}: {e}", dp.display(), e = zos_base::Report(&e)));
             }
         }
-        Err(e) => r.problems.push(format!("{}: {e}", dp.display())),
+        Err(e) => r
+            .problems
+            .push(format!("{}: {e}", dp.display(), e = zos_base::Report(&e))),
     }
     let data = verify_data(data_dir, &mut r)?;
     let mode = fs::read(index_path(index_dir, 0))
@@ -132,7 +136,8 @@ pub fn verify_namespace(index_dir: &Path, data_dir: &Path) -> Result<NsReport, C
         let p = index_path(index_dir, id);
         let b = fs::read(&p).map_err(io_err(&p))?;
         if let Err(e) = IndexHeader::decode(&b) {
-            r.problems.push(format!("{}: {e}", p.display()));
+            r.problems
+                .push(format!("{}: {e}", p.display(), e = zos_base::Report(&e)));
             continue;
         }
         let mut pos = INDEX_HEADER_LEN;

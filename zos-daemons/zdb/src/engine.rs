@@ -47,7 +47,7 @@ fn lock_root(root: &Path) -> Result<Flock<fs::File>, EngineError> {
 
 #[derive(Debug, Error)]
 pub enum EngineError {
-    #[error("cannot prepare {path}: {source}")]
+    #[error("cannot prepare {path}")]
     Root {
         path: PathBuf,
         source: std::io::Error,
@@ -84,6 +84,7 @@ pub struct Stats {
     pub unauthorized: u64,
 }
 
+#[derive(Debug)]
 pub struct Engine {
     pub settings: Settings,
     namespaces: HashMap<String, Namespace>,

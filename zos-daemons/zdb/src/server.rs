@@ -103,7 +103,7 @@ impl Peer {
 pub enum ServerError {
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("cannot listen on {what}: {source}")]
+    #[error("cannot listen on {what}")]
     Listen {
         what: String,
         source: std::io::Error,
@@ -135,6 +135,15 @@ struct Shared {
     /// Bytes of buffers beyond the connections' base (None: no budget).
     budget: Option<Arc<Semaphore>>,
     guesses: Arc<Mutex<Guesses>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("rx", &self.rx)
+            .field("tx", &self.tx)
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock(e: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
@@ -271,6 +280,7 @@ impl Shared {
     }
 }
 
+#[derive(Debug)]
 pub struct Server {
     shared: Shared,
     tcp: Option<TcpListener>,
@@ -361,7 +371,7 @@ impl Server {
                         });
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        tracing::warn!(error = %zos_base::Report(&e), "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
@@ -380,7 +390,7 @@ impl Server {
                         tokio::spawn(connection(sh, sock, Peer::Local));
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        tracing::warn!(error = %zos_base::Report(&e), "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
@@ -399,6 +409,7 @@ impl Server {
 }
 
 /// A server on its own multi-thread runtime in a background thread (tests, embedding).
+#[derive(Debug)]
 pub struct ServerHandle {
     pub addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,

@@ -39,7 +39,12 @@ pub async fn deploy(ctx: &Ctx, file: &Path, timeout_secs: u64) -> Result<Output,
     for wl in &deployment.workloads {
         public_ips += wl
             .capacity()
-            .map_err(|e| bad_file(file, format!("workload '{}': {e}", wl.name)))?
+            .map_err(|e| {
+                bad_file(
+                    file,
+                    format!("workload '{}': {e}", wl.name, e = zos_base::Report(&e)),
+                )
+            })?
             .ipv4u;
     }
     let public_ips = u32::try_from(public_ips).map_err(|_| {
@@ -56,7 +61,7 @@ pub async fn deploy(ctx: &Ctx, file: &Path, timeout_secs: u64) -> Result<Output,
     deployment.contract_id = contract;
     let message = deployment
         .signing_message()
-        .map_err(|e| bad_file(file, e.to_string()))?;
+        .map_err(|e| bad_file(file, zos_base::report(&e)))?;
     deployment.add_signature(twin, &signer.sign(&message), signer.scheme());
     output::progress(&format!(
         "contract {contract} created on node {node} (hash {hash}); sending the deployment"
@@ -174,7 +179,7 @@ pub async fn verify(ctx: &Ctx, file: &Path, twin_keys: &[String]) -> Result<Outp
     let hash = challenge_hash(file, &deployment)?;
     let message = deployment
         .signing_message()
-        .map_err(|e| bad_file(file, e.to_string()))?;
+        .map_err(|e| bad_file(file, zos_base::report(&e)))?;
     let keys: HashMap<u32, Result<Vec<u8>, String>> = if twin_keys.is_empty() {
         let chain = ctx.chain().await?;
         let mut keys = HashMap::new();
@@ -238,23 +243,31 @@ pub async fn verify(ctx: &Ctx, file: &Path, twin_keys: &[String]) -> Result<Outp
         Ok(()) => out,
         Err(e) => out.failed(CliError::Unverified {
             path: file.display().to_string(),
-            reason: e.to_string(),
+            reason: zos_base::report(&e),
         }),
     })
 }
 
 /// A deployment JSON file as zos sends it.
 fn read_deployment(file: &Path) -> Result<Deployment, CliError> {
-    let bytes = std::fs::read(file).map_err(|e| bad_file(file, format!("cannot read: {e}")))?;
-    Deployment::from_json(&bytes)
-        .map_err(|e| bad_file(file, format!("not a deployment (JSON): {e}")))
+    let bytes = std::fs::read(file)
+        .map_err(|e| bad_file(file, format!("cannot read: {e}", e = zos_base::Report(&e))))?;
+    Deployment::from_json(&bytes).map_err(|e| {
+        bad_file(
+            file,
+            format!("not a deployment (JSON): {e}", e = zos_base::Report(&e)),
+        )
+    })
 }
 
 /// The hex MD5 of the deployment's challenge (what its contract stores).
 fn challenge_hash(file: &Path, deployment: &Deployment) -> Result<String, CliError> {
-    deployment
-        .challenge_hash_hex()
-        .map_err(|e| bad_file(file, format!("cannot hash the deployment: {e}")))
+    deployment.challenge_hash_hex().map_err(|e| {
+        bad_file(
+            file,
+            format!("cannot hash the deployment: {e}", e = zos_base::Report(&e)),
+        )
+    })
 }
 
 /// `TWIN=HEX`: a twin id and its 32-byte public key.
@@ -291,7 +304,7 @@ mod tests {
         );
         for bad in ["7", "x=ab", "7=zz", "7=abab", ""] {
             let err = parse_twin_key(bad).expect_err(bad);
-            assert!(err.to_string().contains("TWIN=HEX"), "{err}");
+            assert!(zos_base::report(&err).contains("TWIN=HEX"), "{err}");
         }
     }
 

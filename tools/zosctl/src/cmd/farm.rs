@@ -53,17 +53,20 @@ fn public_ip_inputs(ips: &[String], gateways: &[String]) -> Result<Vec<PublicIpI
                     "--public-ip {ip:?}: expected an IPv4 with prefix length, e.g. 185.0.0.2/24"
                 ))
             })?;
-            let addr: Ipv4Addr = addr
-                .parse()
-                .map_err(|e| CliError::InvalidArgument(format!("--public-ip {ip:?}: {e}")))?;
+            let addr: Ipv4Addr = addr.parse().map_err(|e| {
+                CliError::InvalidArgument(format!(
+                    "--public-ip {ip:?}: {e}",
+                    e = zos_base::Report(&e)
+                ))
+            })?;
             let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
                 CliError::InvalidArgument(format!(
                     "--public-ip {ip:?}: prefix length must be 0..=32"
                 ))
             })?;
-            let gw: Ipv4Addr = gw
-                .parse()
-                .map_err(|e| CliError::InvalidArgument(format!("--gw {gw:?}: {e}")))?;
+            let gw: Ipv4Addr = gw.parse().map_err(|e| {
+                CliError::InvalidArgument(format!("--gw {gw:?}: {e}", e = zos_base::Report(&e)))
+            })?;
             Ok(PublicIpInput {
                 ip: format!("{addr}/{prefix}"),
                 gw: gw.to_string(),
@@ -94,9 +97,9 @@ mod tests {
             ("185.0.0.2/24", "gw", "--gw"),
         ] {
             let err = public_ip_inputs(&[ip.into()], &[gw.into()]).expect_err(ip);
-            assert!(err.to_string().contains(needle), "{err}");
+            assert!(zos_base::report(&err).contains(needle), "{err}");
         }
         let err = public_ip_inputs(&["185.0.0.2/24".into()], &[]).expect_err("unpaired");
-        assert!(err.to_string().contains("needs a --gw"), "{err}");
+        assert!(zos_base::report(&err).contains("needs a --gw"), "{err}");
     }
 }

@@ -144,8 +144,10 @@ impl Ctx {
 
 /// Parses an ss58 address.
 fn parse_address(address: &str) -> Result<AccountId32, CliError> {
-    address
-        .trim()
-        .parse()
-        .map_err(|e| CliError::InvalidArgument(format!("{address:?} is not an ss58 address: {e}")))
+    address.trim().parse().map_err(|e| {
+        CliError::InvalidArgument(format!(
+            "{address:?} is not an ss58 address: {e}",
+            e = zos_base::Report(&e)
+        ))
+    })
 }

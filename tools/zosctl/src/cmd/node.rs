@@ -32,7 +32,7 @@ pub async fn stats(ctx: &Ctx, id: u32) -> Result<Output, CliError> {
         .await?;
     let stats: Statistics = serde_json::from_value(raw.clone()).map_err(|e| CliError::NodeApi {
         url: url.to_string(),
-        reason: format!("unexpected statistics: {e}"),
+        reason: format!("unexpected statistics: {e}", e = zos_base::Report(&e)),
     })?;
     Ok(output::stats(id, &stats, raw))
 }

@@ -94,7 +94,7 @@ pub enum ValidationError {
         version: u32,
         deployment_version: u32,
     },
-    #[error("name '{name}' is invalid: {source}")]
+    #[error("name '{name}' is invalid")]
     InvalidName {
         name: String,
         #[source]
@@ -102,13 +102,13 @@ pub enum ValidationError {
     },
     #[error("multiple workloads with the same name '{0}'")]
     DuplicateName(String),
-    #[error("workload '{name}': {source}")]
+    #[error("workload '{name}'")]
     Data {
         name: String,
         #[source]
         source: DataError,
     },
-    #[error("workload '{name}' ({workload_type}): {source}")]
+    #[error("workload '{name}' ({workload_type})")]
     Invalid {
         name: String,
         workload_type: WorkloadType,

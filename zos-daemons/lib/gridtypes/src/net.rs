@@ -303,9 +303,12 @@ impl<'de> Deserialize<'de> for HexBytes {
         let text: Option<String> = Option::deserialize(d)?;
         match text {
             None => Ok(HexBytes::default()),
-            Some(t) => hex::decode(&t)
-                .map(HexBytes)
-                .map_err(|e| serde::de::Error::custom(format!("invalid hex '{t}': {e}"))),
+            Some(t) => hex::decode(&t).map(HexBytes).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid hex '{t}': {e}",
+                    e = zos_base::Report(&e)
+                ))
+            }),
         }
     }
 }

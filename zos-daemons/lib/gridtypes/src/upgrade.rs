@@ -39,7 +39,7 @@ pub struct UpgradeOp {
 /// Why an update is refused (zos's messages).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpgradeError {
-    #[error("new deployment is invalid: {0}")]
+    #[error("new deployment is invalid")]
     Invalid(#[from] ValidationError),
     #[error("cannot change deployment or twin id")]
     IdChanged,

@@ -34,7 +34,7 @@ const NONCE_BYTES: usize = 16;
 pub enum ClientError {
     #[error("invalid node API URL {url:?}: {reason}")]
     Url { url: String, reason: String },
-    #[error("cannot encode the request data: {0}")]
+    #[error("cannot encode the request data")]
     Encode(#[source] serde_json::Error),
     #[error("request to {endpoint} failed: {reason}")]
     Transport { endpoint: String, reason: String },
@@ -86,7 +86,7 @@ impl Client {
         };
         let uri: Uri = base_url
             .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+            .map_err(|e: hyper::http::uri::InvalidUri| bad(&zos_base::report(&e)))?;
         if uri.scheme_str() != Some("http") {
             return Err(bad("expected http://HOST:PORT"));
         }
@@ -96,7 +96,7 @@ impl Client {
         }
         let endpoint = format!("http://{authority}{API_PATH}")
             .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+            .map_err(|e: hyper::http::uri::InvalidUri| bad(&zos_base::report(&e)))?;
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http();
         Ok(Client {
             endpoint,
@@ -137,7 +137,7 @@ impl Client {
                 serde_json::from_slice(&reply).map_err(|e| ClientError::Reply {
                     endpoint,
                     status,
-                    reason: format!("cannot decode the data: {e}"),
+                    reason: format!("cannot decode the data: {e}", e = zos_base::Report(&e)),
                 })?;
             return Ok(reply.data);
         }
@@ -150,7 +150,7 @@ impl Client {
             Err(e) => Err(ClientError::Reply {
                 endpoint,
                 status,
-                reason: format!("not an error reply: {e}"),
+                reason: format!("not an error reply: {e}", e = zos_base::Report(&e)),
             }),
         }
     }
@@ -181,7 +181,7 @@ impl Client {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| ClientError::Transport {
                 endpoint: self.endpoint.to_string(),
-                reason: format!("cannot build the request: {e}"),
+                reason: format!("cannot build the request: {e}", e = zos_base::Report(&e)),
             })
     }
 
@@ -208,11 +208,11 @@ impl Client {
 
 /// An error with its sources ("client error (Connect): tcp connect error: Connection refused").
 fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
+    let mut text = zos_base::report(&error);
     let mut source = error.source();
     while let Some(e) = source {
         text.push_str(": ");
-        text.push_str(&e.to_string());
+        text.push_str(&zos_base::report(&e));
         source = e.source();
     }
     text

@@ -56,6 +56,7 @@ impl KeyLookup for HashMap<u32, [u8; 32]> {
 /// `capacity` twins each); failures are not cached. When a map is full, its expired entries go
 /// first; then the oldest found twin, or every twin not found. With a rate, lookups of twins not
 /// kept are limited to it (a burst of ten times as many), all twins together.
+#[derive(Debug)]
 pub struct CachedKeys<L> {
     inner: L,
     ttl: Duration,
@@ -214,7 +215,7 @@ mod tests {
 
         let cache = CachedKeys::new(Counting::default(), Duration::from_secs(60), 10);
         let err = cache.public_key(3).await.expect_err("fails");
-        assert!(err.to_string().contains("chain down"), "{err}");
+        assert!(zos_base::report(&err).contains("chain down"), "{err}");
         cache.public_key(3).await.expect_err("fails again");
         assert_eq!(cache.inner.calls.load(Ordering::SeqCst), 2);
     }

@@ -230,13 +230,13 @@ pub async fn serve(
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                         if let Err(e) = served {
-                            debug!(%peer, error = %e, "connection ended with an error");
+                            debug!(%peer, error = %zos_base::Report(&e), "connection ended with an error");
                         }
                     });
                 }
                 Err(e) => {
                     // Transient (EMFILE, ECONNABORTED, ...): keep serving.
-                    warn!(error = %e, "accept failed");
+                    warn!(error = %zos_base::Report(&e), "accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
@@ -265,7 +265,7 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
                         "{:016x}",
                         rand_core::RngCore::next_u64(&mut rand_core::OsRng)
                     );
-                    warn!(code = e.code(), reference, error = %e, "request failed");
+                    warn!(code = e.code(), reference, error = %zos_base::Report(&e), "request failed");
                     if matches!(e, ApiError::Internal(_)) {
                         format!("the node failed to answer; reference {reference} in its log")
                     } else {
@@ -273,7 +273,7 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
                     }
                 }
                 _ => {
-                    debug!(code = e.code(), error = %e, "request refused");
+                    debug!(code = e.code(), error = %zos_base::Report(&e), "request refused");
                     e.message().to_string()
                 }
             };
@@ -328,7 +328,7 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
         .lookup(auth.twin_id)
         .await
         .map_err(|e| match e {
-            LookupError::Failed(e) => ApiError::Unavailable(e.to_string()),
+            LookupError::Failed(e) => ApiError::Unavailable(zos_base::report(&e)),
             LookupError::Busy => ApiError::TooManyRequests(
                 "too many requests naming twins the node does not know; try again later".into(),
             ),
@@ -373,15 +373,16 @@ async fn process(state: &State, req: Request<Incoming>) -> Result<Value, ApiErro
             now,
         )
         .map_err(|e| match e {
-            ReplayError::Replayed => ApiError::Unauthorized(e.to_string()),
+            ReplayError::Replayed => ApiError::Unauthorized(zos_base::report(&e)),
             ReplayError::TwinFull(_) | ReplayError::Forgotten(_) => {
-                ApiError::TooManyRequests(e.to_string())
+                ApiError::TooManyRequests(zos_base::report(&e))
             }
         })?;
 
     let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
-            "expected JSON {{\"command\": \"...\", \"data\": ...}}: {e}"
+            "expected JSON {{\"command\": \"...\", \"data\": ...}}: {e}",
+            e = zos_base::Report(&e)
         ))
     })?;
     span.record("command", envelope.command.as_str());

@@ -21,25 +21,25 @@ const WAIT_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
-    #[error("cannot connect to the bus at {address}: {source}")]
+    #[error("cannot connect to the bus at {address}")]
     Connect {
         address: String,
         #[source]
         source: Box<zbus::Error>,
     },
-    #[error("{name:?} is not a valid bus name: {source}")]
+    #[error("{name:?} is not a valid bus name")]
     BadName {
         name: String,
         #[source]
         source: zbus::names::Error,
     },
-    #[error("asking the broker for {what} failed: {source}")]
+    #[error("asking the broker for {what} failed")]
     Broker {
         what: &'static str,
         #[source]
         source: Box<zbus::Error>,
     },
-    #[error("introspecting {path} on {name} failed: {source}")]
+    #[error("introspecting {path} on {name} failed")]
     Introspect {
         name: String,
         path: String,
@@ -120,7 +120,9 @@ pub async fn wait_for_owner(
         if conn.is_none() {
             match crate::connect_to(address).await {
                 Ok(c) => conn = Some(c),
-                Err(e) => last_error = format!("connect to {address}: {e}"),
+                Err(e) => {
+                    last_error = format!("connect to {address}: {e}", e = zos_base::Report(&e))
+                }
             }
         }
         if let Some(c) = &conn {
@@ -128,7 +130,7 @@ pub async fn wait_for_owner(
                 Ok(true) => return Ok(()),
                 Ok(false) => last_error = String::from("none (name not owned yet)"),
                 Err(e) => {
-                    last_error = e.to_string();
+                    last_error = zos_base::report(&e);
                     conn = None;
                 }
             }

@@ -2,10 +2,10 @@
 //!
 //! Daemons serve these interfaces and callers use the proxies generated here, so a daemon and its
 //! callers can never disagree on a method name or a type. This crate holds definitions only: no
-//! daemon logic, no I/O beyond opening a bus connection and taking a name ([`serve`]). Two helpers
-//! sit beside the definitions:
-//! [`inspect`] (read-only bus inspection, the library half of the `zbusdebug` tool) and, behind
-//! the `testing` feature, `testing` (a private broker for integration tests).
+//! daemon logic, no I/O beyond opening a bus connection and taking a name ([`serve`]). A helper
+//! sits beside the definitions:
+//! [`inspect`] (read-only bus inspection, the library half of the `zbusdebug` tool). Tests run
+//! a private broker from `zos-testkit`.
 //!
 //! Naming: each daemon owns the well-known name `tf.zos.<Daemon>` and serves its versioned
 //! interface `tf.zos.<Daemon>1` at `/tf/zos/<Daemon>`.
@@ -14,8 +14,6 @@ pub mod inspect;
 pub mod network;
 pub mod node;
 pub mod storage;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use network::{NetworkProxy, NetworkStatus};
 pub use node::{Capacity, Dmi, DmiSection, Interface, NodeProxy, RegistrationStatus};
@@ -54,13 +52,13 @@ pub async fn connect_to(address: &str) -> zbus::Result<zbus::Connection> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot serve {path} on the bus: {source}")]
+    #[error("cannot serve {path} on the bus")]
     Object {
         path: &'static str,
         #[source]
         source: zbus::Error,
     },
-    #[error("cannot own bus name {name}: {source}")]
+    #[error("cannot own bus name {name}")]
     Name {
         name: &'static str,
         #[source]

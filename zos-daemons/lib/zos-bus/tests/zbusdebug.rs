@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use zos_bus::testing::PrivateBus;
+use zos_testkit::PrivateBus;
 
 const NAME: &str = "tf.zos.DebugTest";
 

@@ -321,7 +321,7 @@ impl Chain {
         for p in params {
             rpc_params
                 .push(p)
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                .map_err(|e| Error::InvalidArgument(zos_base::report(&e)))?;
         }
         match conn.rpc.request(method, rpc_params).await {
             Ok(v) => Ok(v),
@@ -465,7 +465,7 @@ impl Chain {
             Ok(events) => events,
             Err(subxt::error::TransactionEventsError::ExtrinsicFailed(dispatch)) => {
                 let err = Error::from_dispatch(dispatch, &account_text);
-                info!(%pallet, %call, account = %account_text, error = %err, "extrinsic failed");
+                info!(%pallet, %call, account = %account_text, error = %zos_base::Report(&err), "extrinsic failed");
                 return Err(err);
             }
             Err(e) => {
@@ -552,7 +552,7 @@ pub(crate) fn validate_url(url: &str) -> Result<(), Error> {
 
 /// An error and all its sources on one line (pool messages hide in the sources).
 pub(crate) fn error_text(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
+    let mut text = zos_base::report(&err);
     let mut source = err.source();
     while let Some(s) = source {
         let s_text = s.to_string();
@@ -584,7 +584,10 @@ mod tests {
             "ws://ho st",
         ] {
             let err = validate_url(bad).expect_err(bad);
-            assert!(err.to_string().contains("invalid chain URL"), "{err}");
+            assert!(
+                zos_base::report(&err).contains("invalid chain URL"),
+                "{err}"
+            );
         }
     }
 }

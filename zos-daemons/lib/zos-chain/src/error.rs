@@ -125,7 +125,10 @@ impl Error {
                         }
                     }
                 }
-                Err(e) => Error::Dispatch(format!("unresolved pallet error {module}: {e}")),
+                Err(e) => Error::Dispatch(format!(
+                    "unresolved pallet error {module}: {e}",
+                    e = zos_base::Report(&e)
+                )),
             },
             DispatchError::Token(token) => {
                 let text = format!("{token:?}");
@@ -190,7 +193,7 @@ mod tests {
             error: "FarmNotExists".into(),
             docs: String::new(),
         };
-        assert_eq!(err.to_string(), "TfgridModule.FarmNotExists");
+        assert_eq!(zos_base::report(&err), "TfgridModule.FarmNotExists");
         assert!(!err.is_connection());
     }
 

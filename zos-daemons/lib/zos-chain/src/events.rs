@@ -59,6 +59,7 @@ pub enum NodeEvent {
 }
 
 /// The receiving end of an event subscription.
+#[derive(Debug)]
 pub struct EventStream {
     rx: mpsc::Receiver<Result<ChainEvent, Error>>,
     task: tokio::task::JoinHandle<()>,
@@ -115,7 +116,7 @@ async fn follow(chain: Chain, mut next: u64, tx: mpsc::Sender<Result<ChainEvent,
         match follow_once(&chain, &mut next, &tx).await {
             Ok(()) => return, // receiver dropped
             Err(e) => {
-                warn!(error = %e, next_block = next, "event stream interrupted; resuming");
+                warn!(error = %zos_base::Report(&e), next_block = next, "event stream interrupted; resuming");
                 chain.stream_failed().await;
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));

@@ -9,15 +9,12 @@
 //! It never reads key files or node state (callers pass keys in), never decides policy (retry
 //! loops, what to register) and never talks to anything but the chain URL it was given.
 //!
-//! With the `testing` feature, [`LocalChain`] runs the real TFChain runtime (the project's pinned
-//! spec) under chopsticks for tests.
+//! Tests run it against the real TFChain runtime: `zos-testkit`'s `LocalChain`.
 
 mod client;
 mod error;
 mod events;
 mod grid;
-#[cfg(feature = "testing")]
-mod local;
 mod signer;
 mod types;
 
@@ -25,8 +22,6 @@ pub use client::{Chain, ReconnectPolicy, TxEvent, TxOutcome};
 pub use error::Error;
 pub use events::{ChainEvent, EventStream, NodeEvent};
 pub use grid::{TC_HASH, TC_LINK};
-#[cfg(feature = "testing")]
-pub use local::{LocalChain, LocalChainError, SPEC_SHA256, STAKING_POOL_ACCOUNT};
 pub use signer::{Signer, SignerError};
 pub use subxt::ext::scale_value::{Composite, Value};
 pub use subxt::utils::{AccountId32, H256};

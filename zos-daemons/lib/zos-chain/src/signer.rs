@@ -58,11 +58,11 @@ impl Signer {
     /// "mnemonic", 2048)[..32].
     pub fn ed25519_from_mnemonic(phrase: &str) -> Result<Self, SignerError> {
         let mnemonic = bip39::Mnemonic::parse_normalized(phrase.trim())
-            .map_err(|e| SignerError::Mnemonic(e.to_string()))?;
+            .map_err(|e| SignerError::Mnemonic(zos_base::report(&e)))?;
         let entropy = mnemonic.to_entropy();
         let mut seed = [0u8; 64];
         pbkdf2::pbkdf2::<hmac::Hmac<sha2::Sha512>>(&entropy, b"mnemonic", 2048, &mut seed)
-            .map_err(|e| SignerError::Mnemonic(e.to_string()))?;
+            .map_err(|e| SignerError::Mnemonic(zos_base::report(&e)))?;
         let mut mini = [0u8; 32];
         mini.copy_from_slice(&seed[..32]);
         Ok(Self::ed25519_from_seed(&mini))
@@ -74,11 +74,11 @@ impl Signer {
             uri.parse()
                 .map_err(|e: subxt_signer::SecretUriError| SignerError::Uri {
                     uri: redact(uri),
-                    reason: e.to_string(),
+                    reason: zos_base::report(&e),
                 })?;
         let pair = sr25519::Keypair::from_uri(&parsed).map_err(|e| SignerError::Uri {
             uri: redact(uri),
-            reason: e.to_string(),
+            reason: zos_base::report(&e),
         })?;
         Ok(Signer::Sr25519(pair))
     }
@@ -86,9 +86,9 @@ impl Signer {
     /// An sr25519 signer from a BIP39 mnemonic (no derivation path, no password).
     pub fn sr25519_from_mnemonic(phrase: &str) -> Result<Self, SignerError> {
         let mnemonic = bip39::Mnemonic::parse_normalized(phrase.trim())
-            .map_err(|e| SignerError::Mnemonic(e.to_string()))?;
+            .map_err(|e| SignerError::Mnemonic(zos_base::report(&e)))?;
         let pair = sr25519::Keypair::from_phrase(&mnemonic, None)
-            .map_err(|e| SignerError::Mnemonic(e.to_string()))?;
+            .map_err(|e| SignerError::Mnemonic(zos_base::report(&e)))?;
         Ok(Signer::Sr25519(pair))
     }
 
@@ -97,7 +97,7 @@ impl Signer {
         let seed = seed_from_hex(hex_seed)?;
         let pair = sr25519::Keypair::from_secret_key(seed).map_err(|e| SignerError::Uri {
             uri: "<hex seed>".into(),
-            reason: e.to_string(),
+            reason: zos_base::report(&e),
         })?;
         Ok(Signer::Sr25519(pair))
     }
@@ -149,7 +149,7 @@ impl subxt::tx::Signer<TfConfig> for Signer {
 fn seed_from_hex(hex_seed: &str) -> Result<[u8; 32], SignerError> {
     let trimmed = hex_seed.trim();
     let digits = trimmed.strip_prefix("0x").unwrap_or(trimmed);
-    let bytes = hex::decode(digits).map_err(|e| SignerError::Hex(e.to_string()))?;
+    let bytes = hex::decode(digits).map_err(|e| SignerError::Hex(zos_base::report(&e)))?;
     <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| SignerError::SeedLength(bytes.len()))
 }
 
@@ -217,7 +217,7 @@ mod tests {
         ));
         let err = Signer::sr25519_from_uri("word word//x").expect_err("bad phrase");
         assert!(
-            !err.to_string().contains("word word"),
+            !zos_base::report(&err).contains("word word"),
             "phrase leaked: {err}"
         );
     }

@@ -3,65 +3,33 @@
 
 use std::time::Duration;
 
-use rand_core::{OsRng, RngCore};
 use zos_chain::{
-    Chain, ContractKind, ContractResources, ContractState, Error, Interface, LocalChain, Location,
-    NodeEvent, NodeInput, NruConsumption, PublicIpInput, ReconnectPolicy, Resources, Signer,
+    Chain, ContractKind, ContractResources, ContractState, Error, NodeEvent, NodeInput,
+    NruConsumption, PublicIpInput, ReconnectPolicy, Resources, Signer,
 };
+use zos_testkit::LocalChain;
+use zos_testkit::{alice, fresh_ed25519};
 
 const GIB: u64 = 1 << 30;
 /// 100 000 TFT (7 decimals): plenty for fees.
 const FUNDING: u128 = 1_000_000_000_000;
 
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "zos_chain=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 async fn local_chain() -> (LocalChain, Chain) {
-    init_tracing();
+    zos_testkit::logs::init("zos_chain=info");
     let local = LocalChain::start().await.expect("start local chain");
     let chain = Chain::connect(&local.url()).await.expect("connect");
     (local, chain)
 }
 
-fn alice() -> Signer {
-    Signer::sr25519_from_uri("//Alice").expect("dev key")
-}
-
-fn fresh_ed25519() -> Signer {
-    let mut seed = [0u8; 32];
-    OsRng.fill_bytes(&mut seed);
-    Signer::ed25519_from_seed(&seed)
-}
-
 fn node_input(mru_gib: u64) -> NodeInput {
     NodeInput {
-        resources: Resources {
+        serial_number: Some("SN-0001".into()),
+        ..zos_testkit::node_input(Resources {
             hru: 2048 * GIB,
             sru: 512 * GIB,
             cru: 4,
             mru: mru_gib * GIB,
-        },
-        location: Location {
-            city: "Ghent".into(),
-            country: "Belgium".into(),
-            latitude: "51.05".into(),
-            longitude: "3.71667".into(),
-        },
-        interfaces: vec![Interface {
-            name: "zos".into(),
-            mac: "52:54:00:12:34:56".into(),
-            ips: vec!["10.0.2.15".into()],
-        }],
-        secure_boot: false,
-        virtualized: true,
-        serial_number: Some("SN-0001".into()),
+        })
     }
 }
 
@@ -402,7 +370,7 @@ async fn local_chain_contract_events_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_chain_reconnects_after_restart() {
-    init_tracing();
+    zos_testkit::logs::init("zos_chain=info");
     let mut local = LocalChain::start().await.expect("start local chain");
     let policy = ReconnectPolicy {
         initial_delay: Duration::from_millis(100),

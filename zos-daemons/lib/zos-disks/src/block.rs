@@ -356,11 +356,11 @@ mod tests {
         t.disk(PCI, "sda", "8:0", 2_000_000, 2, 0);
         let sda = device(&t, "sda");
         let err = sda.rotational().unwrap_err();
-        assert!(err.to_string().contains("rotational is 2"), "{err}");
+        assert!(zos_base::report(&err).contains("rotational is 2"), "{err}");
         t.write(&format!("sys/devices/{PCI}/block/sda/size"), "lots\n");
         let err = sda.size().unwrap_err();
         assert!(matches!(err, DiskError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("not a number"), "{err}");
+        assert!(zos_base::report(&err).contains("not a number"), "{err}");
         t.write(
             &format!("sys/devices/{PCI}/block/sda/size"),
             "36028797018963968\n",

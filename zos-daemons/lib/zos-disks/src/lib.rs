@@ -55,13 +55,13 @@ impl Default for Roots {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
-    #[error("cannot list block devices in {path}: {source}")]
+    #[error("cannot list block devices in {path}")]
     List {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -32,20 +31,26 @@ pub enum Error {
         value: String,
         reason: &'static str,
     },
-    #[error("reading node configuration {path}: {source}")]
+    #[error("reading node configuration {path}")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("node configuration {path} is not valid JSON: {source}")]
+    #[error("node configuration {path} is not valid JSON")]
     Decode {
         path: String,
         source: serde_json::Error,
     },
-    #[error("writing node configuration {path}: {source}")]
+    #[error("writing node configuration {path}")]
     Write {
         path: String,
+        #[source]
         source: std::io::Error,
+    },
+    #[error("encoding the node configuration")]
+    Encode {
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -194,8 +199,7 @@ impl NodeConfig {
         })
     }
 
-    /// Publishes the configuration atomically (write to a temporary file, then rename), so a
-    /// daemon never reads a half-written file.
+    /// Publishes the configuration atomically, so a daemon never reads a half-written file.
     pub fn store(&self, path: &Path) -> Result<(), Error> {
         let err = |source| Error::Write {
             path: path.display().to_string(),
@@ -204,12 +208,8 @@ impl NodeConfig {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(err)?;
-        let json = serde_json::to_vec_pretty(self).expect("NodeConfig always serialises");
-        file.write_all(&json).map_err(err)?;
-        file.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)
+        let json = serde_json::to_vec_pretty(self).map_err(|source| Error::Encode { source })?;
+        zos_base::write_atomic(path, &json, 0o644).map_err(err)
     }
 }
 

@@ -79,7 +79,7 @@ mod tests {
             ),
         ];
         for (error, text) in cases {
-            assert_eq!(error.to_string(), text);
+            assert_eq!(zos_base::report(&error), text);
             assert_eq!(ControlError::from_message(text), error);
         }
     }

@@ -22,7 +22,7 @@ impl Response {
     pub fn error(error: &crate::ControlError) -> Response {
         Response {
             state: "error".into(),
-            body: error.to_string().into(),
+            body: zos_base::report(&error).into(),
         }
     }
 }

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DhcpError {
-    #[error("interface {iface} has no usable MAC address: {source}")]
+    #[error("interface {iface} has no usable MAC address")]
     Mac {
         iface: String,
         #[source]
@@ -119,7 +119,7 @@ pub async fn run(settings: DhcpSettings, events: mpsc::Sender<Event>) -> Result<
             Ok(c) => c,
             Err(e) => {
                 failures += 1;
-                tracing::warn!(iface, error = %e, "cannot start DHCP client, retrying");
+                tracing::warn!(iface, error = %zos_base::Report(&e), "cannot start DHCP client, retrying");
                 tokio::time::sleep(retry_pause(failures)).await;
                 continue;
             }
@@ -166,7 +166,7 @@ pub async fn run(settings: DhcpSettings, events: mpsc::Sender<Event>) -> Result<
                     tracing::debug!(iface, %state, "DHCP state");
                     continue;
                 }
-                Ok(Err(e)) => e.to_string(),
+                Ok(Err(e)) => zos_base::report(&e),
                 Err(_) => format!("no lease within {} s", settings.acquire_timeout.as_secs()),
             };
             failures += 1;
@@ -259,6 +259,6 @@ mod tests {
             acquire_timeout: Duration::from_secs(30),
         };
         let err = mozim_config(&settings).unwrap_err();
-        assert!(err.to_string().contains("zos"), "{err}");
+        assert!(zos_base::report(&err).contains("zos"), "{err}");
     }
 }

@@ -97,7 +97,7 @@ mod tests {
         let t = Tree::new();
         t.write("sys/devices/system/cpu/online", "many\n");
         let err = logical_cpus(&t.roots).unwrap_err();
-        assert!(err.to_string().contains("not a CPU list"), "{err}");
+        assert!(zos_base::report(&err).contains("not a CPU list"), "{err}");
         let t = Tree::new();
         assert!(matches!(
             logical_cpus(&t.roots),

@@ -29,7 +29,7 @@ pub mod storage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CapacityError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]
@@ -37,7 +37,7 @@ pub enum CapacityError {
     },
     #[error("cannot understand {path}: {what}")]
     Parse { path: PathBuf, what: String },
-    #[error("listing the host's addresses (getifaddrs) failed: {0}")]
+    #[error("listing the host's addresses (getifaddrs) failed")]
     Addresses(#[source] nix::Error),
     #[error("{0}")]
     Storage(String),

@@ -66,13 +66,14 @@ where
             storage::NAME
         )));
     }
-    let proxy = StorageProxy::new(bus)
-        .await
-        .map_err(|e| CapacityError::Storage(format!("storaged proxy: {e}")))?;
+    let proxy = StorageProxy::new(bus).await.map_err(|e| {
+        CapacityError::Storage(format!("storaged proxy: {e}", e = zos_base::Report(&e)))
+    })?;
     match tokio::time::timeout(CALL_TIMEOUT, op(proxy)).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(CapacityError::Storage(format!(
-            "storaged {method} failed: {error}"
+            "storaged {method} failed: {error}",
+            error = zos_base::Report(&error)
         ))),
         Err(_) => Err(CapacityError::Storage(format!(
             "storaged did not answer {method} within {CALL_TIMEOUT:?}"

@@ -68,7 +68,7 @@ pub fn store(path: &Path, record: &Record) -> Result<(), RecordError> {
     };
     let mut bytes = serde_json::to_vec(record).map_err(|e| err(io::Error::other(e)))?;
     bytes.push(b'\n');
-    crate::identity::write_file_atomically(path, &bytes).map_err(err)
+    zos_base::write_atomic(path, &bytes, 0o600).map_err(err)
 }
 
 #[cfg(test)]

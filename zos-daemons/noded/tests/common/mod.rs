@@ -2,8 +2,8 @@
 //! pools on loop devices, so noded gets its SRU/HRU and its cache the way it does on a node.
 //! Needs root, losetup and mkfs.btrfs (`make deps`).
 
-use storaged::testing::Env;
-use zos_bus::testing::PrivateBus;
+use zos_testkit::disks::Env;
+use zos_testkit::PrivateBus;
 
 pub const GIB: u64 = 1 << 30;
 

@@ -20,7 +20,7 @@ use storage::StorageManager;
 use zdb::{ZdbManager, ZdbSetup};
 
 /// The managers, reached over the bus.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Provisioners {
     storage: StorageManager,
     zdb: ZdbManager,
@@ -98,5 +98,6 @@ impl Provisioners {
 
 /// A result's JSON (zos's shapes, which always serialise).
 fn result<T: serde::Serialize>(data: &T) -> Result<Value, ProvisionError> {
-    serde_json::to_value(data).map_err(|e| ProvisionError::Storage(format!("result: {e}")))
+    serde_json::to_value(data)
+        .map_err(|e| ProvisionError::Storage(format!("result: {e}", e = zos_base::Report(&e))))
 }

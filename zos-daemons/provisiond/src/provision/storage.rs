@@ -9,7 +9,7 @@ use zos_bus::storage::{kind, StorageProxy};
 use super::{result, ProvisionError};
 
 /// Volumes and zmounts, through storaged.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StorageManager {
     bus: Connection,
 }
@@ -20,9 +20,9 @@ impl StorageManager {
     }
 
     async fn storage(&self) -> Result<StorageProxy<'static>, ProvisionError> {
-        StorageProxy::new(&self.bus)
-            .await
-            .map_err(|e| ProvisionError::Storage(format!("storaged: {e}")))
+        StorageProxy::new(&self.bus).await.map_err(|e| {
+            ProvisionError::Storage(format!("storaged: {e}", e = zos_base::Report(&e)))
+        })
     }
 
     /// Makes (or with `resize`, resizes: not below what is used) the volume `name`.

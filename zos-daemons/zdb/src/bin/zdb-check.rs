@@ -66,7 +66,7 @@ fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("zdb-check: {e}");
+                eprintln!("zdb-check: {e}", e = zos_base::Report(&e));
                 ExitCode::from(2)
             }
         },
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("zdb-check: {e}");
+                    eprintln!("zdb-check: {e}", e = zos_base::Report(&e));
                     ExitCode::from(2)
                 }
             }

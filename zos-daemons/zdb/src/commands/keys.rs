@@ -68,7 +68,7 @@ pub(super) fn cmd_set(c: &mut Ctx, r: &Req) {
     }
     if reply.is_ok() && ns.needs_jump(value.len()) {
         if let Err(e) = ns.jump() {
-            tracing::error!(error = %e, "rotation failed");
+            tracing::error!(error = %zos_base::Report(&e), "rotation failed");
             reply = Err("Cannot write data right now");
         }
     }
@@ -80,11 +80,11 @@ pub(super) fn cmd_set(c: &mut Ctx, r: &Req) {
             Ok(SetOutcome::Written) => Ok(true),
             Ok(SetOutcome::SeqUnknownKey) => Err("Invalid key, only update authorized"),
             Err(WriteError::Data(e)) => {
-                tracing::error!(error = %e, "data write failed");
+                tracing::error!(error = %zos_base::Report(&e), "data write failed");
                 Err("Cannot write data right now")
             }
             Err(WriteError::Index(e)) => {
-                tracing::error!(error = %e, "index write failed");
+                tracing::error!(error = %zos_base::Report(&e), "index write failed");
                 Err("Cannot write index right now")
             }
         };

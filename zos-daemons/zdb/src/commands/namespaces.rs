@@ -114,7 +114,7 @@ pub(super) fn cmd_nsnew(c: &mut Ctx, r: &Req) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(namespace = %name, error = %e, "cannot create namespace");
+            tracing::error!(namespace = %name, error = %zos_base::Report(&e), "cannot create namespace");
             c.err("Could not create namespace");
         }
     }
@@ -142,7 +142,7 @@ pub(super) fn cmd_nsdel(c: &mut Ctx, r: &Req) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(namespace = %name, error = %e, "cannot delete namespace");
+            tracing::error!(namespace = %name, error = %zos_base::Report(&e), "cannot delete namespace");
             c.err("Could not delete this namespace");
         }
     }
@@ -287,7 +287,7 @@ pub(super) fn cmd_nsjump(c: &mut Ctx) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(error = %e, "jump failed");
+            tracing::error!(error = %zos_base::Report(&e), "jump failed");
             c.err("Internal Error");
         }
     }
@@ -307,7 +307,7 @@ pub(super) fn cmd_reload(c: &mut Ctx, r: &Req) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(namespace = %name, error = %e, "reload failed");
+            tracing::error!(namespace = %name, error = %zos_base::Report(&e), "reload failed");
             c.err("Internal Error");
         }
     }
@@ -335,7 +335,7 @@ pub(super) fn cmd_flush(c: &mut Ctx) {
             c.ok();
         }
         Err(e) => {
-            tracing::error!(error = %e, "flush failed");
+            tracing::error!(error = %zos_base::Report(&e), "flush failed");
             c.err("Internal Server Error");
         }
     }

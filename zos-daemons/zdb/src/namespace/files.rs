@@ -1,24 +1,15 @@
 //! File plumbing of a namespace: creating index/data files and the descriptor, the cache of
 //! open files used for positioned reads and in-place flag writes, reading one index entry.
 
+// What is written to disk must never be cut short silently.
+#![warn(clippy::cast_possible_truncation)]
+
 use super::*;
 
+/// Replaces the namespace's descriptor whole (or fails and leaves the old one), durably.
 pub fn write_descriptor(index_dir: &Path, d: &NsDescriptor) -> io::Result<()> {
     fs::create_dir_all(index_dir)?;
-    let p = index_dir.join(DESCRIPTOR_FILE);
-    let tmp = index_dir.join(".zdb-namespace.tmp");
-    let written = fs::write(&tmp, d.encode())
-        .and_then(|()| File::open(&tmp)?.sync_all())
-        .and_then(|()| fs::rename(&tmp, &p));
-    if written.is_err() {
-        // No half-written copy left behind (a full disk stays as full as it was).
-        let _ = fs::remove_file(&tmp);
-    }
-    written?;
-    if let Ok(dir) = File::open(index_dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    zos_base::write_atomic(&index_dir.join(DESCRIPTOR_FILE), &d.encode()?, 0o644)
 }
 
 pub fn create_index_file(p: &Path, id: u32, mode: Mode) -> io::Result<()> {

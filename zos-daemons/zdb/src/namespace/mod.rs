@@ -32,14 +32,14 @@ pub const DESCRIPTOR_FILE: &str = "zdb-namespace";
 
 #[derive(Debug, Error)]
 pub enum NsError {
-    #[error("namespace {ns}: {what} {path}: {source}")]
+    #[error("namespace {ns}: {what} {path}")]
     Io {
         ns: String,
         what: &'static str,
         path: PathBuf,
         source: io::Error,
     },
-    #[error("namespace {ns}: {path}: {source}")]
+    #[error("namespace {ns}: {path}")]
     Format {
         ns: String,
         path: PathBuf,
@@ -181,6 +181,7 @@ pub struct RawData {
     pub payload: Vec<u8>,
 }
 
+#[derive(Debug)]
 pub enum RawError {
     Eof,
     Invalid,
@@ -195,6 +196,7 @@ pub struct Recovery {
     pub repaired_flags: u64,
 }
 
+#[derive(Debug)]
 pub struct Namespace {
     pub name: String,
     pub generation: u64,

@@ -125,7 +125,7 @@ fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, DataError> {
     T::deserialize(data).map_err(|e| DataError::Decode {
         workload_type: ty.to_string(),
-        reason: e.to_string(),
+        reason: zos_base::report(&e),
     })
 }
 

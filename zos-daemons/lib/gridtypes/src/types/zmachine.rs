@@ -180,7 +180,7 @@ impl ZMachine {
             for wl in dl.by_type(&WorkloadType::ZMachine) {
                 let data = wl.data().map_err(|e| InvalidData::Sibling {
                     name: wl.name.clone(),
-                    reason: e.to_string(),
+                    reason: zos_base::report(&e),
                 })?;
                 if let WorkloadData::ZMachine(vm) = data {
                     if vm.network.public_ip == *name {

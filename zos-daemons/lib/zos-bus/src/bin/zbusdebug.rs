@@ -60,9 +60,9 @@ enum StorageCmd {
 enum Error {
     #[error(transparent)]
     Inspect(#[from] inspect::InspectError),
-    #[error("storaged: {0}")]
+    #[error("storaged")]
     Storage(#[from] StorageError),
-    #[error("cannot print the answer: {0}")]
+    #[error("cannot print the answer")]
     Json(#[from] serde_json::Error),
 }
 
@@ -73,7 +73,7 @@ async fn main() -> ExitCode {
     match run(&address, args.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zbusdebug: {e}");
+            eprintln!("zbusdebug: {e}", e = zos_base::Report(&e));
             ExitCode::FAILURE
         }
     }

@@ -10,9 +10,7 @@
 //!
 //! Never touches zdb's own files; only zdb does.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -70,8 +68,9 @@ impl Instance {
     ) -> Result<Instance, ProvisionError> {
         let file = path.join(SETTINGS);
         let settings = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| failed(format!("{}: {e}", file.display())))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                failed(format!("{}: {e}", file.display(), e = zos_base::Report(&e)))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let port = (setup.first_port..=u16::MAX)
                     .find(|p| !ports_taken.contains(p))
@@ -81,10 +80,16 @@ impl Instance {
                     admin: new_password().map_err(failed)?,
                 };
                 let text = serde_json::to_vec(&settings).map_err(failed)?;
-                write_atomic(&file, &text, 0o600).map_err(failed)?;
+                zos_base::write_atomic(&file, &text, 0o600).map_err(failed)?;
                 settings
             }
-            Err(e) => return Err(failed(format!("{}: {e}", file.display()))),
+            Err(e) => {
+                return Err(failed(format!(
+                    "{}: {e}",
+                    file.display(),
+                    e = zos_base::Report(&e)
+                )))
+            }
         };
         let admin = admin(socket_of(setup, &volume), &settings.admin);
         Ok(Instance {
@@ -117,7 +122,7 @@ impl Instance {
             admin = self.settings.admin,
         );
         if std::fs::read_to_string(&service).ok().as_deref() != Some(text.as_str()) {
-            write_atomic(&service, text.as_bytes(), 0o600).map_err(failed)?;
+            zos_base::write_atomic(&service, text.as_bytes(), 0o600).map_err(failed)?;
         }
         let init = AsyncClient::new(&setup.init_socket);
         match init.call(&Request::Monitor(self.volume.clone())).await {
@@ -197,20 +202,4 @@ fn new_password() -> std::io::Result<String> {
     rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut bytes)
         .map_err(std::io::Error::other)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Writes `path` through a temporary file and a rename, with `mode`, synced.
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }

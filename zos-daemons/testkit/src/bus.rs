@@ -1,4 +1,4 @@
-//! A private bus broker for integration tests (feature `testing`, for dev-dependencies only).
+//! A private bus broker for integration tests.
 //!
 //! [`PrivateBus::start`] runs the real broker (`busd`, installed by `make deps` into
 //! `target/tools/bin/busd`) on a socket in a fresh temporary directory and waits until it accepts
@@ -20,9 +20,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 pub enum TestingError {
     #[error("busd not found at {0}: run `make deps` (it installs busd into target/tools/bin)")]
     BusdMissing(PathBuf),
-    #[error("cannot create a temporary directory for the broker: {0}")]
+    #[error("cannot create a temporary directory for the broker")]
     TempDir(#[source] std::io::Error),
-    #[error("cannot start {busd}: {source}")]
+    #[error("cannot start {busd}")]
     Spawn {
         busd: PathBuf,
         #[source]
@@ -35,7 +35,7 @@ pub enum TestingError {
     },
     #[error("busd did not listen on {socket} within {START_TIMEOUT:?}")]
     Timeout { socket: PathBuf },
-    #[error("cannot check on busd: {0}")]
+    #[error("cannot check on busd")]
     Wait(#[source] std::io::Error),
 }
 
@@ -43,11 +43,12 @@ pub enum TestingError {
 pub fn busd_path() -> PathBuf {
     match std::env::var_os(BUSD_ENV) {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../target/tools/bin/busd"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/bin/busd"),
     }
 }
 
 /// A running private broker; killed (by pid) and cleaned up on drop.
+#[derive(Debug)]
 pub struct PrivateBus {
     child: Child,
     address: String,

@@ -1,5 +1,5 @@
 //! `LocalChain`: the real TFChain runtime (pinned spec 144) under chopsticks on a free loopback
-//! port, for the tests of this and other crates (feature `testing`).
+//! port, and what every test on it starts with: the dev accounts, funded twins, a farm, a node.
 //!
 //! It owns one chopsticks process: started on 127.0.0.1 only, killed by pid on `stop()` and on
 //! Drop. Chopsticks keeps state in memory, so `restart()` comes back at genesis on the same port.
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::{AccountId32, Chain, Error, Signer};
+use zos_chain::{AccountId32, Chain, Error, Signer};
 
 /// sha256 of `chain/tfchain-local-spec144.json`.
 pub const SPEC_SHA256: &str = "4c284cdc03cd2b872fe9e5895271c5e8a69b2b1ef761241b220dce6a96be3489";
@@ -34,7 +34,7 @@ pub enum LocalChainError {
     Spawn(std::io::Error),
     #[error("cannot pick a free loopback port: {0}")]
     Port(std::io::Error),
-    #[error("log file {path}: {source}")]
+    #[error("log file {path}")]
     Log {
         path: PathBuf,
         source: std::io::Error,
@@ -48,6 +48,7 @@ pub enum LocalChainError {
 }
 
 /// A running local TFChain.
+#[derive(Debug)]
 pub struct LocalChain {
     chain_dir: PathBuf,
     port: u16,
@@ -60,7 +61,7 @@ impl LocalChain {
     pub fn chain_dir() -> PathBuf {
         match std::env::var_os("ZOS_CHAIN_DIR") {
             Some(dir) => PathBuf::from(dir),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../chain"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../chain"),
         }
     }
 
@@ -152,7 +153,7 @@ impl LocalChain {
             .parse()
             .map_err(|e| Error::InvalidArgument(format!("staking pool account: {e:?}")))?;
         let alice = Signer::sr25519_from_uri("//Alice")
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            .map_err(|e| Error::InvalidArgument(zos_base::report(&e)))?;
         chain
             .transfer_keep_alive(&alice, &pool, 1_000_000_000)
             .await?;
@@ -163,7 +164,7 @@ impl LocalChain {
         if let Some(mut child) = self.child.take() {
             // Killing our own child by its pid; reaping it so no zombie is left.
             if let Err(e) = child.kill() {
-                tracing::warn!(pid = child.id(), error = %e, "cannot kill chopsticks");
+                tracing::warn!(pid = child.id(), error = %zos_base::Report(&e), "cannot kill chopsticks");
             }
             let _ = child.wait();
         }
@@ -240,7 +241,7 @@ impl Drop for LocalChain {
 fn verify_spec(path: &Path) -> Result<(), LocalChainError> {
     let data = std::fs::read(path).map_err(|e| LocalChainError::Spec {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: zos_base::report(&e),
     })?;
     let digest = hex::encode(Sha256::digest(&data));
     if digest != SPEC_SHA256 {
@@ -294,7 +295,7 @@ mod tests {
         };
         assert!(matches!(err, LocalChainError::NotInstalled(_)), "{err:?}");
         assert!(
-            err.to_string().contains("run make deps (npm ci in chain/)"),
+            zos_base::report(&err).contains("run make deps (npm ci in chain/)"),
             "{err}"
         );
     }
@@ -306,6 +307,9 @@ mod tests {
         let other = dir.path().join(SPEC_FILE);
         std::fs::write(&other, b"{}").expect("write");
         let err = verify_spec(&other).expect_err("wrong digest");
-        assert!(err.to_string().contains("expected 4c284cdc"), "{err}");
+        assert!(
+            zos_base::report(&err).contains("expected 4c284cdc"),
+            "{err}"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Test scaffolding (feature `testing`) for storaged's tests and for the tests of daemons that
-//! need a real storaged (noded asks it for SRU/HRU): sparse files on loop devices, a fixture sysfs
+//! Disks for storaged's tests and for the tests of daemons that need a real storaged (noded asks
+//! it for SRU/HRU): sparse files on loop devices, a fixture sysfs
 //! that describes them (so the real discovery code runs and a loop can be "rotational"), guards
 //! that unmount and detach everything even when a test fails, and [`Env::serve`], which runs the
 //! real storage service in-process on a test bus.
@@ -12,9 +12,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::discovery::Discovery;
-use crate::service::{self, StorageService};
-use crate::store::Storage;
+use storaged::discovery::Discovery;
+use storaged::service::{self, StorageService};
+use storaged::store::Storage;
 
 pub const MIB: u64 = 1024 * 1024;
 
@@ -32,7 +32,7 @@ fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}", e = zos_base::Report(&e)));
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}",
@@ -42,6 +42,7 @@ fn run(program: &str, args: &[&str]) -> String {
 }
 
 /// A sparse file attached to a loop device; detached on drop.
+#[derive(Debug)]
 pub struct LoopDisk {
     pub file: PathBuf,
     pub dev: PathBuf,
@@ -74,6 +75,7 @@ impl Drop for LoopDisk {
 }
 
 /// Unmounts everything under `root` on drop (deepest first; lazy unmount as a last resort).
+#[derive(Debug)]
 pub struct Mounts {
     pub root: PathBuf,
 }
@@ -113,6 +115,7 @@ impl Drop for Mounts {
 
 /// Loop disks, their fixture sysfs and the mount root, torn down in the right order on drop:
 /// mounts, then loops, then the directory.
+#[derive(Debug)]
 pub struct Env {
     pub mounts: Mounts,
     pub loops: Vec<LoopDisk>,

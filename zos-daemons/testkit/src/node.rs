@@ -1,8 +1,7 @@
-//! Test scaffolding (feature `testing`) for provisiond's tests and benchmark: a node on the real
-//! path, in-process. The real TFChain runtime (LocalChain), a node registered on it in a farm of
-//! //Alice, funded user twins, and on a private busd: storaged with a pool on a loop device and
-//! noded's bus service (registered, reporting consumption with the node's key). Helpers build,
-//! hash, contract and sign deployments as a grid client does.
+//! A node on the real path, in-process: the real TFChain runtime ([`LocalChain`]), a node
+//! registered on it in a farm of //Alice, and on a private busd: storaged with a pool on a loop
+//! device and noded's bus service (registered, reporting consumption with the node's key), for
+//! provisiond's engine and node API to run against.
 //!
 //! With HDDs ([`LocalNode::with_hdds`]) the node also runs our init (`zos-init init`, a plain
 //! supervisor) that provisiond starts zdb processes under, listening on loopback; both binaries
@@ -16,122 +15,25 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use gridtypes::types::{Volume, ZMount, Zdb};
-use gridtypes::{Deployment, Workload, WorkloadData, GIB};
-use storaged::testing::Env;
+use gridtypes::GIB;
+use provisiond::api::{Api, ChainKeys};
+use provisiond::chain::ChainView;
+use provisiond::engine::Engine;
+use provisiond::events;
+use provisiond::provision::zdb::ZdbSetup;
+use provisiond::store::Store;
 use tokio::sync::watch;
 use zos_bus::node::registration;
-use zos_bus::testing::PrivateBus;
 use zos_bus::RegistrationStatus;
-use zos_chain::{Chain, LocalChain, Location, NodeInput, Resources, Signer};
+use zos_chain::Chain;
 
-use crate::api::{Api, ChainKeys};
-use crate::chain::ChainView;
-use crate::engine::Engine;
-use crate::events;
-use crate::provision::zdb::ZdbSetup;
-use crate::store::Store;
-
-pub const TFT: u128 = 10_000_000;
-
-/// A twin with an ed25519 key (the signer for chain calls, the key for deployment signatures).
-pub struct Twin {
-    pub id: u32,
-    pub key: SigningKey,
-    pub signer: Signer,
-}
-
-/// A twin of the ed25519 key `[seed; 32]`, funded by //Alice.
-pub async fn funded_twin(chain: &Chain, seed: u8) -> Twin {
-    let alice = Signer::sr25519_from_uri("//Alice").expect("dev key");
-    let key = SigningKey::from_bytes(&[seed; 32]);
-    let signer = Signer::ed25519_from_seed(&[seed; 32]);
-    chain
-        .transfer_keep_alive(&alice, &signer.account_id(), 1_000 * TFT)
-        .await
-        .expect("fund twin");
-    let id = chain.ensure_twin(&signer).await.expect("twin");
-    Twin { id, key, signer }
-}
-
-/// A deployment of `twin` signed by it alone.
-pub fn deployment(twin: u32, workloads: Vec<Workload>) -> Deployment {
-    Deployment::signed_by_owner(twin, workloads)
-}
-
-pub fn volume(name: &str, size: u64) -> Workload {
-    Workload::new(name, &WorkloadData::Volume(Volume { size }))
-}
-
-pub fn zmount(name: &str, size: u64) -> Workload {
-    Workload::new(name, &WorkloadData::ZMount(ZMount { size }))
-}
-
-/// A zdb namespace workload; `mode` is `user` or `seq`.
-pub fn zdb(name: &str, size: u64, mode: &str, password: &str, public: bool) -> Workload {
-    Workload::new(
-        name,
-        &WorkloadData::Zdb(Zdb {
-            size,
-            mode: mode.into(),
-            password: password.into(),
-            public,
-        }),
-    )
-}
-
-/// The 32 bytes a node contract stores for `d`: its MD5 hex.
-pub fn hash_bytes(d: &Deployment) -> [u8; 32] {
-    let hash = d.challenge_hash_hex().expect("hash");
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(hash.as_bytes());
-    bytes
-}
-
-/// Creates `owner`'s node contract for `d` on `node` and signs `d` with `signer_key`.
-pub async fn contract(
-    chain: &Chain,
-    owner: &Twin,
-    node: u32,
-    d: &mut Deployment,
-    signer_key: &SigningKey,
-) {
-    d.contract_id = chain
-        .create_node_contract(&owner.signer, node, hash_bytes(d), b"", 0, None)
-        .await
-        .expect("contract");
-    d.signature_requirement.signatures.clear();
-    d.sign_ed25519(d.twin_id, signer_key).expect("sign");
-}
-
-/// Registers `twin`'s node in `farm` (with the runtime's minimum capacity); its node id.
-pub async fn register_node(chain: &Chain, twin: &Twin, farm: u32) -> u32 {
-    let input = NodeInput {
-        resources: Resources {
-            hru: 0,
-            sru: 200 * GIB,
-            cru: 4,
-            mru: 8 * GIB,
-        },
-        location: Location {
-            city: "Unknown".into(),
-            country: "Unknown".into(),
-            latitude: "0".into(),
-            longitude: "0".into(),
-        },
-        interfaces: vec![],
-        secure_boot: false,
-        virtualized: true,
-        serial_number: None,
-    };
-    chain
-        .create_node(&twin.signer, farm, &input)
-        .await
-        .expect("node")
-}
+use crate::bus::PrivateBus;
+use crate::chain::LocalChain;
+use crate::disks::Env;
+use crate::twins::{alice, funded_twin, register_node};
 
 /// The node: chain, registration, bus, storaged and noded's service. Dropping it stops all.
+#[derive(Debug)]
 pub struct LocalNode {
     pub chain: Chain,
     pub node_id: u32,
@@ -164,7 +66,7 @@ impl LocalNode {
         LocalChain::fund_billing_accounts(&chain)
             .await
             .expect("billing accounts");
-        let alice = Signer::sr25519_from_uri("//Alice").expect("dev key");
+        let alice = alice();
         chain.ensure_twin(&alice).await.expect("alice twin");
         let farm = chain
             .create_farm(&alice, "provision-farm", &[])
@@ -273,6 +175,7 @@ impl LocalNode {
 
 /// Our init as a plain supervisor (`zos-init init`) over `zdb.services`, stopped (with its
 /// services) when dropped.
+#[derive(Debug)]
 pub struct Supervisor {
     child: Child,
 }
@@ -345,8 +248,8 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// A loopback port nobody listens on now.
-fn free_port() -> u16 {
+/// A loopback port nobody listens on now (bound, then released).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
