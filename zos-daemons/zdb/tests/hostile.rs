@@ -397,6 +397,15 @@ impl Victim {
     }
 }
 
+/// How many of `conns` the server has closed.
+fn closed_count(conns: &mut [Client]) -> usize {
+    conns
+        .iter_mut()
+        .map(|c| c.closed_within(Duration::from_millis(50)))
+        .filter(|closed| *closed)
+        .count()
+}
+
 /// Samples the RSS every 10 ms while `f` runs; returns f's result and the highest sample.
 fn watch_rss<R>(z: &Zdb, f: impl FnOnce() -> R) -> (R, u64) {
     let pid = z.child.id();
@@ -557,13 +566,7 @@ fn mget_replies_to_a_client_that_does_not_read_are_bounded() {
         while Instant::now() < until && z.rss_mib() < 1536 {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut closed = 0;
-        for a in &mut attackers {
-            if a.closed_within(Duration::from_millis(50)) {
-                closed += 1;
-            }
-        }
-        closed
+        closed_count(&mut attackers)
     });
     let latency = victim.finish();
     let grew = high.saturating_sub(start);
@@ -647,13 +650,7 @@ fn half_sent_large_requests_before_authentication_are_cut() {
             conns.push(a);
         }
         std::thread::sleep(Duration::from_millis(500));
-        let mut closed = 0;
-        for c in &mut conns {
-            if c.closed_within(Duration::from_millis(50)) {
-                closed += 1;
-            }
-        }
-        closed
+        closed_count(&mut conns)
     });
     let latency = victim.finish();
     let grew = high.saturating_sub(start);

@@ -290,6 +290,25 @@ fn now_ts() -> u32 {
         .unwrap_or(0)
 }
 
+/// A namespace's two directories, and how its I/O errors are told.
+fn dirs<'a>(
+    index_root: &Path,
+    data_root: &Path,
+    name: &'a str,
+) -> (
+    PathBuf,
+    PathBuf,
+    impl Fn(&'static str, &Path, io::Error) -> NsError + 'a,
+) {
+    let ioerr = move |what, path: &Path, source| NsError::Io {
+        ns: name.to_string(),
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    (index_root.join(name), data_root.join(name), ioerr)
+}
+
 pub fn index_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("i{id}"))
 }
@@ -391,8 +410,32 @@ impl Namespace {
             .into_iter()
             .filter(|d| !d.exists())
             .collect();
-        let created =
-            Namespace::create_files(index_root, data_root, name, mode, settings, generation);
+        let created = (|| {
+            let (index_dir, data_dir, ioerr) = dirs(index_root, data_root, name);
+            fs::create_dir_all(&index_dir).map_err(|e| ioerr("create", &index_dir, e))?;
+            fs::create_dir_all(&data_dir).map_err(|e| ioerr("create", &data_dir, e))?;
+            let desc = NsDescriptor {
+                name: name.as_bytes().to_vec(),
+                password: None,
+                maxsize: 0,
+                public: true,
+                worm: false,
+            };
+            write_descriptor(&index_dir, &desc)
+                .map_err(|e| ioerr("write descriptor", &index_dir, e))?;
+            let ip = index_path(&index_dir, 0);
+            if !ip.exists() {
+                create_index_file(&ip, 0, mode).map_err(|e| ioerr("create", &ip, e))?;
+            }
+            Namespace::open(
+                index_root,
+                data_root,
+                name,
+                Some(mode),
+                settings,
+                generation,
+            )
+        })();
         if created.is_err() {
             for d in made {
                 let _ = fs::remove_dir_all(d);
@@ -401,50 +444,6 @@ impl Namespace {
         created
     }
 
-    fn create_files(
-        index_root: &Path,
-        data_root: &Path,
-        name: &str,
-        mode: Mode,
-        settings: StoreSettings,
-        generation: u64,
-    ) -> Result<Namespace, NsError> {
-        let index_dir = index_root.join(name);
-        let data_dir = data_root.join(name);
-        let ioerr = |what, path: &Path, source| NsError::Io {
-            ns: name.to_string(),
-            what,
-            path: path.to_path_buf(),
-            source,
-        };
-        fs::create_dir_all(&index_dir).map_err(|e| ioerr("create", &index_dir, e))?;
-        fs::create_dir_all(&data_dir).map_err(|e| ioerr("create", &data_dir, e))?;
-        let desc = NsDescriptor {
-            name: name.as_bytes().to_vec(),
-            password: None,
-            maxsize: 0,
-            public: true,
-            worm: false,
-        };
-        write_descriptor(&index_dir, &desc)
-            .map_err(|e| ioerr("write descriptor", &index_dir, e))?;
-        let ip = index_path(&index_dir, 0);
-        if !ip.exists() {
-            create_index_file(&ip, 0, mode).map_err(|e| ioerr("create", &ip, e))?;
-        }
-        Namespace::open(
-            index_root,
-            data_root,
-            name,
-            Some(mode),
-            settings,
-            generation,
-        )
-    }
-
-    /// Loads a namespace from disk: descriptor, index replay, torn-tail recovery.
-    /// `fixed_mode` is the server's `--mode` (None = mixed); a mismatch with the index header
-    /// is refused. A namespace without any index file gets a fresh `i0` in `fixed_mode` or user.
     /// Whether `<index-root>/<name>` holds a namespace (a descriptor or an index file): a
     /// directory with neither is what an interrupted NSNEW left, never acknowledged.
     pub fn exists_in(index_root: &Path, name: &str) -> bool {
@@ -452,6 +451,9 @@ impl Namespace {
         dir.join(DESCRIPTOR_FILE).exists() || index_path(&dir, 0).exists()
     }
 
+    /// Loads a namespace from disk: descriptor, index replay, torn-tail recovery.
+    /// `fixed_mode` is the server's `--mode` (None = mixed); a mismatch with the index header
+    /// is refused. A namespace without any index file gets a fresh `i0` in `fixed_mode` or user.
     pub fn open(
         index_root: &Path,
         data_root: &Path,
@@ -460,14 +462,7 @@ impl Namespace {
         settings: StoreSettings,
         generation: u64,
     ) -> Result<Namespace, NsError> {
-        let index_dir = index_root.join(name);
-        let data_dir = data_root.join(name);
-        let ioerr = |what, path: &Path, source| NsError::Io {
-            ns: name.to_string(),
-            what,
-            path: path.to_path_buf(),
-            source,
-        };
+        let (index_dir, data_dir, ioerr) = dirs(index_root, data_root, name);
         fs::create_dir_all(&data_dir).map_err(|e| ioerr("create", &data_dir, e))?;
         let dpath = index_dir.join(DESCRIPTOR_FILE);
         let desc = match fs::read(&dpath) {
