@@ -522,9 +522,7 @@ impl Batch<'_> {
                             lock(self.engine)
                         });
                     }
-                    let Some(e) = eng.as_mut() else {
-                        return None;
-                    };
+                    let e = eng.as_mut()?;
                     let req = Req {
                         buf: rest,
                         ranges: self.ranges,
