@@ -367,7 +367,10 @@ impl Victim {
         let (s, w) = (stop.clone(), worst_ms.clone());
         let thread = std::thread::spawn(move || {
             let mut c = Client::connect(addr, Ipv4Addr::LOCALHOST);
-            while !s.load(Ordering::Relaxed) {
+            // at least one PING, however short the attack
+            let mut first = true;
+            while first || !s.load(Ordering::Relaxed) {
+                first = false;
                 let t = Instant::now();
                 let r = c.call(&[b"PING"]);
                 let ms = if r == b"+PONG\r\n" {
