@@ -16,6 +16,7 @@ use super::Ctx;
 use crate::cli::CallerArgs;
 use crate::description::{self, bad_file};
 use crate::error::CliError;
+use crate::figures;
 use crate::output::{self, Output, SignerCheck};
 
 /// How often `deploy` asks the node how the workloads are doing.
@@ -137,13 +138,7 @@ fn settled(state: &ResultState) -> bool {
 fn states(workloads: &[Workload]) -> String {
     workloads
         .iter()
-        .map(|w| {
-            let state = match w.result.state.as_str() {
-                "" => "waiting",
-                state => state,
-            };
-            format!("{} {state}", w.name)
-        })
+        .map(|w| format!("{} {}", w.name, figures::workload_state(&w.result.state)))
         .collect::<Vec<_>>()
         .join(", ")
 }

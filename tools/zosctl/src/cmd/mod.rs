@@ -98,14 +98,6 @@ pub struct Ctx {
     known: KnownTwins,
 }
 
-/// Why a node is asked as a twin, for what to do when it refuses the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TwinFrom {
-    Flag,
-    Remembered,
-    Chain,
-}
-
 /// The chain step of a node read: the only one, and skipped when the twin is known.
 const TWIN_LOOKUP: &str = "look up this key's twin for the node request (pass --twin ID to skip it; zosctl remembers the twin after one lookup)";
 
@@ -162,20 +154,21 @@ impl Ctx {
         })
     }
 
-    /// The twin a node request is made as: `--twin`, else the remembered one, else the chain's.
+    /// The twin a node request is made as: `--twin`, else the remembered one, else the chain's;
+    /// and whether it was the remembered one.
     async fn caller_twin(
         &self,
         signer: &Signer,
         caller: &CallerArgs,
-    ) -> Result<(u32, TwinFrom), CliError> {
+    ) -> Result<(u32, bool), CliError> {
         if let Some(twin) = caller.twin {
-            return Ok((twin, TwinFrom::Flag));
+            return Ok((twin, false));
         }
         if let Some(twin) = self.remembered_twin(signer) {
-            return Ok((twin, TwinFrom::Remembered));
+            return Ok((twin, true));
         }
         let chain = self.chain(TWIN_LOOKUP).await?;
-        Ok((self.own_twin(&chain, signer).await?, TwinFrom::Chain))
+        Ok((self.own_twin(&chain, signer).await?, false))
     }
 
     /// The node API URL (required: there is no relay to reach a node by its id yet).
@@ -204,7 +197,7 @@ impl Ctx {
     ) -> Result<T, CliError> {
         let url = self.node_url()?;
         let signer = self.signer()?;
-        let (twin, from) = self.caller_twin(&signer, caller).await?;
+        let (twin, remembered) = self.caller_twin(&signer, caller).await?;
         let call = |twin| {
             let data = &data;
             let signer = &signer;
@@ -216,7 +209,7 @@ impl Ctx {
             }
         };
         match call(twin).await {
-            Err(refused) if from == TwinFrom::Remembered && refused.is_unauthorized() => {
+            Err(refused) if remembered && refused.is_unauthorized() => {
                 let fresh = match self.chain(TWIN_LOOKUP).await {
                     Ok(chain) => self.own_twin(&chain, &signer).await.ok(),
                     Err(_) => None,
