@@ -88,6 +88,7 @@ pub struct UptimeReport {
 }
 
 /// A running local chain and activation service.
+#[derive(Debug)]
 pub struct LocalGrid {
     rt: tokio::runtime::Runtime,
     chain: Option<LocalChain>,

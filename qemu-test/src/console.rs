@@ -76,12 +76,13 @@ impl Found {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Buffer {
     data: Vec<u8>,
     closed: bool,
 }
 
+#[derive(Debug)]
 struct Shared {
     buf: Mutex<Buffer>,
     grew: Condvar,
@@ -96,6 +97,7 @@ impl Shared {
 
 /// A serial stream being recorded. Dropping it does not stop the reader: the thread ends when
 /// the stream reaches end of file (QEMU exited or the socket was shut down).
+#[derive(Debug)]
 pub struct SerialLog {
     name: String,
     /// Set for a kernel console: see [`SerialLog::splice_kernel_records`].

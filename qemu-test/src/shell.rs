@@ -63,6 +63,7 @@ pub struct CmdOutput {
 }
 
 /// A connection to the debug shell.
+#[derive(Debug)]
 pub struct Shell {
     stream: UnixStream,
     log: SerialLog,

@@ -442,6 +442,7 @@ impl VmBuilder {
 }
 
 /// A running QEMU.
+#[derive(Debug)]
 pub struct Vm {
     name: String,
     child: Child,

@@ -26,6 +26,7 @@ pub struct State {
 pub type SharedState = Arc<RwLock<State>>;
 
 /// The bus object.
+#[derive(Debug)]
 pub struct NetworkService {
     bridge: String,
     links: Links,

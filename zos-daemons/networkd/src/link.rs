@@ -93,7 +93,7 @@ pub fn format_mac(mac: &[u8]) -> String {
 }
 
 /// A netlink handle for the current network namespace.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Links {
     handle: Handle,
 }

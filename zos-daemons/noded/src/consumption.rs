@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 use zos_bus::node::ContractUsage;
 use zos_chain::{Chain, ContractResources, Resources, Signer};
 
+#[derive(Debug)]
 pub struct ContractReporter {
     chain_url: String,
     signer: Signer,

@@ -19,6 +19,7 @@ use crate::consumption::ContractReporter;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The served object.
+#[derive(Debug)]
 pub struct NodeService {
     public_key: String,
     capacity: Capacity,

@@ -23,6 +23,7 @@ pub const FEATURES: &[&str] = &["zmount", "volume", "zdb"];
 /// How long networkd gets to answer.
 const BUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+#[derive(Debug)]
 pub struct Api {
     engine: Arc<Engine>,
     bus: Connection,
@@ -191,6 +192,7 @@ fn hypervisor(manufacturer: &str, product: &str) -> &'static str {
 }
 
 /// Twin keys for request signatures, from the chain (cached by the engine's chain view).
+#[derive(Debug)]
 pub struct ChainKeys {
     engine: Arc<Engine>,
 }

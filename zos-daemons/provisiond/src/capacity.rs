@@ -77,7 +77,7 @@ pub struct Users {
 }
 
 /// The node's capacity, asked of the daemons that measure it.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Accounting {
     bus: Connection,
 }

@@ -39,6 +39,7 @@ pub enum CheckError {
     Deployment(String),
 }
 
+#[derive(Debug)]
 pub struct ChainView {
     chain: Chain,
     keys: Mutex<HashMap<u32, (Vec<u8>, Instant)>>,

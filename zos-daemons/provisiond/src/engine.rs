@@ -66,6 +66,7 @@ impl From<CapacityError> for EngineError {
 }
 
 /// The engine's view of the node.
+#[derive(Debug)]
 pub struct Engine {
     store: Mutex<Store>,
     chain: ChainView,

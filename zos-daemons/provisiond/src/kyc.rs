@@ -26,6 +26,7 @@ pub enum KycError {
     Unreachable { twin: u32, reason: String },
 }
 
+#[derive(Debug)]
 pub struct Kyc {
     base: String,
     client: Client<HttpConnector, Empty<Bytes>>,

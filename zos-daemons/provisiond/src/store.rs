@@ -61,6 +61,7 @@ pub struct Job {
     pub kind: JobKind,
 }
 
+#[derive(Debug)]
 pub struct Store {
     db: Connection,
 }

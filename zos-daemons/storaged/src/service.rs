@@ -15,6 +15,7 @@ use crate::discovery::DiskState;
 use crate::pool::Kind;
 use crate::store::{Storage, StoreError, VdiskInfo, VolumeInfo};
 
+#[derive(Debug)]
 pub struct StorageService {
     storage: Arc<Mutex<Storage>>,
 }

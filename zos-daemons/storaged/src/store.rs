@@ -100,6 +100,7 @@ pub struct Totals {
     pub hru_used: u64,
 }
 
+#[derive(Debug)]
 pub struct Storage {
     pub(crate) pools: Vec<Pool>,
     disks: Vec<DiskReport>,

@@ -48,6 +48,7 @@ pub fn busd_path() -> PathBuf {
 }
 
 /// A running private broker; killed (by pid) and cleaned up on drop.
+#[derive(Debug)]
 pub struct PrivateBus {
     child: Child,
     address: String,

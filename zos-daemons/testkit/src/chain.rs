@@ -48,6 +48,7 @@ pub enum LocalChainError {
 }
 
 /// A running local TFChain.
+#[derive(Debug)]
 pub struct LocalChain {
     chain_dir: PathBuf,
     port: u16,

@@ -42,6 +42,7 @@ fn run(program: &str, args: &[&str]) -> String {
 }
 
 /// A sparse file attached to a loop device; detached on drop.
+#[derive(Debug)]
 pub struct LoopDisk {
     pub file: PathBuf,
     pub dev: PathBuf,
@@ -74,6 +75,7 @@ impl Drop for LoopDisk {
 }
 
 /// Unmounts everything under `root` on drop (deepest first; lazy unmount as a last resort).
+#[derive(Debug)]
 pub struct Mounts {
     pub root: PathBuf,
 }
@@ -113,6 +115,7 @@ impl Drop for Mounts {
 
 /// Loop disks, their fixture sysfs and the mount root, torn down in the right order on drop:
 /// mounts, then loops, then the directory.
+#[derive(Debug)]
 pub struct Env {
     pub mounts: Mounts,
     pub loops: Vec<LoopDisk>,

@@ -33,6 +33,7 @@ use crate::disks::Env;
 use crate::twins::{alice, funded_twin, register_node};
 
 /// The node: chain, registration, bus, storaged and noded's service. Dropping it stops all.
+#[derive(Debug)]
 pub struct LocalNode {
     pub chain: Chain,
     pub node_id: u32,
@@ -174,6 +175,7 @@ impl LocalNode {
 
 /// Our init as a plain supervisor (`zos-init init`) over `zdb.services`, stopped (with its
 /// services) when dropped.
+#[derive(Debug)]
 pub struct Supervisor {
     child: Child,
 }

@@ -10,6 +10,7 @@ use zos_chain::{Chain, Interface, Location, NodeInput, Resources, Signer};
 pub const TFT: u128 = 10_000_000;
 
 /// A twin with an ed25519 key (the signer for chain calls, the key for deployment signatures).
+#[derive(Debug)]
 pub struct Twin {
     pub id: u32,
     pub key: SigningKey,

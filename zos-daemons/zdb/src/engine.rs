@@ -84,6 +84,7 @@ pub struct Stats {
     pub unauthorized: u64,
 }
 
+#[derive(Debug)]
 pub struct Engine {
     pub settings: Settings,
     namespaces: HashMap<String, Namespace>,

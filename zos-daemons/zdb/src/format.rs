@@ -3,7 +3,25 @@
 //! payload), namespace descriptor (15 bytes + name + password), and the SCAN/HISTORY cursors.
 //! All integers little-endian, structures packed. Pure encoding: this module does no I/O.
 
+// What is written to disk must never be cut short silently.
+#![warn(clippy::cast_possible_truncation)]
+
 use thiserror::Error;
+
+/// `value` as the narrower on-disk field `field`, or an error: a value that does not fit is
+/// never written cut short (the callers' limits keep every real value in range).
+pub fn fit<T, U>(value: U, field: &'static str) -> std::io::Result<T>
+where
+    T: TryFrom<U>,
+    U: Copy + std::fmt::Display,
+{
+    T::try_from(value).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{value} does not fit the on-disk field {field}"),
+        )
+    })
+}
 
 pub const INDEX_MAGIC: &[u8; 4] = b"IDX0";
 pub const INDEX_VERSION: u32 = 4;
@@ -279,12 +297,12 @@ pub struct NsDescriptor {
 }
 
 impl NsDescriptor {
-    pub fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> std::io::Result<Vec<u8>> {
         let pass = self.password.as_deref().unwrap_or(&[]);
         let mut b = Vec::with_capacity(NS_HEADER_LEN + self.name.len() + pass.len());
         b.extend_from_slice(&NS_VERSION.to_le_bytes());
-        b.push(self.name.len() as u8);
-        b.push(pass.len() as u8);
+        b.push(fit(self.name.len(), "namespace name length")?);
+        b.push(fit(pass.len(), "namespace password length")?);
         b.extend_from_slice(&self.maxsize.to_le_bytes());
         let mut flags = NS_FLAG_EXTENDED;
         if self.public {
@@ -296,7 +314,7 @@ impl NsDescriptor {
         b.push(flags);
         b.extend_from_slice(&self.name);
         b.extend_from_slice(pass);
-        b
+        Ok(b)
     }
 
     pub fn decode(b: &[u8]) -> Result<NsDescriptor, FormatError> {
@@ -425,7 +443,7 @@ mod tests {
             public: false,
             worm: true,
         };
-        let b = d.encode();
+        let b = d.encode().unwrap();
         assert_eq!(b.len(), 15 + 5 + 2);
         assert_eq!(b[14], NS_FLAG_EXTENDED | NS_FLAG_WORM);
         assert_eq!(NsDescriptor::decode(&b).unwrap(), d);

@@ -54,6 +54,15 @@ struct Shared {
     tx: Arc<AtomicU64>,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("rx", &self.rx)
+            .field("tx", &self.tx)
+            .finish_non_exhaustive()
+    }
+}
+
 fn lock(e: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
     // A panic while holding the lock must not take the server down with it.
     e.lock().unwrap_or_else(|p| p.into_inner())
@@ -69,6 +78,7 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+#[derive(Debug)]
 pub struct Server {
     shared: Shared,
     tcp: Option<TcpListener>,
@@ -179,6 +189,7 @@ impl Server {
 }
 
 /// A server on its own multi-thread runtime in a background thread (tests, embedding).
+#[derive(Debug)]
 pub struct ServerHandle {
     pub addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,

@@ -139,7 +139,7 @@ fn fixed_mode_mismatch_refuses_start() {
     drop(c);
     drop(s.handle);
     cfg.settings.mode = Some(Mode::User);
-    let e = zdb::ServerHandle::start(cfg).err().expect("must refuse");
+    let e = zdb::ServerHandle::start(cfg).expect_err("must refuse");
     let msg = e.to_string();
     assert!(
         msg.contains("sequential") && msg.contains("userkey"),

@@ -92,7 +92,7 @@ fn unknown_type_missing_and_bad_data() {
         }
     );
     assert_eq!(
-        err.to_string(),
+        zos_base::report(&err),
         "workload 'c': invalid reservation type 'container'"
     );
     // challenge fails the same way

@@ -36,6 +36,7 @@ impl KeyLookup for HashMap<u32, [u8; 32]> {
 /// Caches the answers of another lookup, found and not found alike, for `ttl`; failures are not
 /// cached. Holds at most `capacity` twins: when full, expired entries are dropped first and, if
 /// that frees nothing, the whole cache is emptied.
+#[derive(Debug)]
 pub struct CachedKeys<L> {
     inner: L,
     ttl: Duration,

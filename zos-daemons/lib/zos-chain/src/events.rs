@@ -59,6 +59,7 @@ pub enum NodeEvent {
 }
 
 /// The receiving end of an event subscription.
+#[derive(Debug)]
 pub struct EventStream {
     rx: mpsc::Receiver<Result<ChainEvent, Error>>,
     task: tokio::task::JoinHandle<()>,

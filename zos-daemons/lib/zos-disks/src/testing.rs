@@ -18,6 +18,7 @@ pub const USB: &str = "pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:
 pub const VIRT: &str = "virtual";
 
 /// A temporary directory holding `proc/`, `sys/` (with an empty `class/block`) and `dev/`.
+#[derive(Debug)]
 pub struct Tree {
     pub dir: tempfile::TempDir,
     pub roots: Roots,

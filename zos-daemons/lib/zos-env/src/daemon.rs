@@ -29,6 +29,7 @@ pub fn exit_code(daemon: &str, outcome: anyhow::Result<()>) -> std::process::Exi
 }
 
 /// The signals that stop a daemon: SIGTERM (the init's stop) and SIGINT (a developer's Ctrl-C).
+#[derive(Debug)]
 pub struct StopSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,

@@ -165,6 +165,7 @@ pub struct Registered {
 }
 
 /// The background registration job.
+#[derive(Debug)]
 pub struct Registrar {
     pub settings: Settings,
     pub signer: Signer,

@@ -20,7 +20,7 @@ use storage::StorageManager;
 use zdb::{ZdbManager, ZdbSetup};
 
 /// The managers, reached over the bus.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Provisioners {
     storage: StorageManager,
     zdb: ZdbManager,

@@ -9,7 +9,7 @@ use zos_bus::storage::{kind, StorageProxy};
 use super::{result, ProvisionError};
 
 /// Volumes and zmounts, through storaged.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StorageManager {
     bus: Connection,
 }

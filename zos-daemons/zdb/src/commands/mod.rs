@@ -60,6 +60,7 @@ pub fn lookup(arg: &[u8]) -> Option<&'static str> {
 }
 
 /// One request's arguments, as ranges into the connection buffer.
+#[derive(Debug)]
 pub struct Req<'a> {
     pub buf: &'a [u8],
     pub ranges: &'a [(usize, usize)],
@@ -78,6 +79,7 @@ impl<'a> Req<'a> {
     }
 }
 
+#[derive(Debug)]
 pub struct Session {
     pub ns: String,
     pub generation: u64,
@@ -112,6 +114,7 @@ pub enum Action {
 }
 
 /// Result of one dispatch: the action and the command that ran (for WAIT notifications).
+#[derive(Debug)]
 pub struct Outcome {
     pub action: Action,
     pub executed: Option<&'static str>,

@@ -1,12 +1,15 @@
 //! File plumbing of a namespace: creating index/data files and the descriptor, the cache of
 //! open files used for positioned reads and in-place flag writes, reading one index entry.
 
+// What is written to disk must never be cut short silently.
+#![warn(clippy::cast_possible_truncation)]
+
 use super::*;
 
 /// Replaces the namespace's descriptor whole (or fails and leaves the old one), durably.
 pub fn write_descriptor(index_dir: &Path, d: &NsDescriptor) -> io::Result<()> {
     fs::create_dir_all(index_dir)?;
-    zos_base::write_atomic(&index_dir.join(DESCRIPTOR_FILE), &d.encode(), 0o644)
+    zos_base::write_atomic(&index_dir.join(DESCRIPTOR_FILE), &d.encode()?, 0o644)
 }
 
 pub fn create_index_file(p: &Path, id: u32, mode: Mode) -> io::Result<()> {

@@ -184,6 +184,7 @@ pub struct RawData {
     pub payload: Vec<u8>,
 }
 
+#[derive(Debug)]
 pub enum RawError {
     Eof,
     Invalid,
@@ -198,6 +199,7 @@ pub struct Recovery {
     pub repaired_flags: u64,
 }
 
+#[derive(Debug)]
 pub struct Namespace {
     pub name: String,
     pub generation: u64,

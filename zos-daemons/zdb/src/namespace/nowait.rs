@@ -42,6 +42,7 @@ pub fn blocked() -> bool {
 
 /// While it lives, reads wait (a write must not stop half-way); dropping it restores the mode
 /// that was on before.
+#[derive(Debug)]
 #[must_use = "reads wait only while the guard lives"]
 pub struct Waiting {
     was: bool,

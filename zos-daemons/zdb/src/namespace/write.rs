@@ -2,7 +2,11 @@
 //! entries, sequential-slot overwrites, rotation (NSJUMP), mode switch, FLUSH, and the fsync
 //! policy of each durability mode.
 
+// What is written to disk must never be cut short silently.
+#![warn(clippy::cast_possible_truncation)]
+
 use super::*;
+use crate::format::fit;
 
 impl Namespace {
     /// Rotation check done before a SET (0-db: data end + payload > datasize → jump).
@@ -58,8 +62,8 @@ impl Namespace {
         ts: u32,
     ) -> io::Result<u32> {
         let h = DataEntry {
-            idlength: key.len() as u8,
-            datalength: value.len() as u32,
+            idlength: fit(key.len(), "key length")?,
+            datalength: fit(value.len(), "data length")?,
             previous: self.data_previous,
             integrity: crc,
             flags,
@@ -80,8 +84,9 @@ impl Namespace {
         }
         self.io.data_written += h.total_len();
         self.data_end += h.total_len();
-        self.data_previous = off as u32;
-        Ok(off as u32)
+        let off = fit(off, "data offset")?;
+        self.data_previous = off;
+        Ok(off)
     }
 
     pub(super) fn append_index(&mut self, item: &mut IndexItem, key: &[u8]) -> io::Result<u32> {
@@ -100,10 +105,11 @@ impl Namespace {
         }
         self.io.index_written += (INDEX_ITEM_LEN + key.len()) as u64;
         self.index_end += (INDEX_ITEM_LEN + key.len()) as u64;
-        self.index_previous = off as u32;
+        let off = fit(off, "index offset")?;
+        self.index_previous = off;
         self.next_entry += 1;
         self.next_id += 1;
-        Ok(off as u32)
+        Ok(off)
     }
 
     pub(super) fn sync_after_write(&mut self, index_first_done: bool) -> io::Result<()> {
@@ -168,9 +174,9 @@ impl Namespace {
                 self.sync_data_before_index().map_err(WriteError::Data)?;
                 let (pid, poff) = existing.map(|e| (e.indexid, e.idxoffset)).unwrap_or((0, 0));
                 let mut item = IndexItem {
-                    idlength: key.len() as u8,
+                    idlength: fit(key.len(), "key length").map_err(WriteError::Index)?,
                     offset: off,
-                    length: value.len() as u32,
+                    length: fit(value.len(), "data length").map_err(WriteError::Index)?,
                     previous: 0,
                     flags: 0,
                     // Byte-compatible with 0-db: it stores 0 for a new key and the file id
@@ -222,9 +228,9 @@ impl Namespace {
                     .map_err(WriteError::Data)?;
                 self.sync_data_before_index().map_err(WriteError::Data)?;
                 let mut item = IndexItem {
-                    idlength: SEQ_KEY_LEN as u8,
+                    idlength: fit(SEQ_KEY_LEN, "key length").map_err(WriteError::Index)?,
                     offset: off,
-                    length: value.len() as u32,
+                    length: fit(value.len(), "data length").map_err(WriteError::Index)?,
                     previous: 0,
                     flags: 0,
                     dataid: self.index_id,

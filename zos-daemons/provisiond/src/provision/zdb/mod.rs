@@ -79,7 +79,7 @@ impl ZdbSetup {
 }
 
 /// The zdb processes and their namespaces.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ZdbManager {
     bus: Connection,
     setup: ZdbSetup,
