@@ -328,7 +328,7 @@ pub fn nodes(nodes: &[Node], farm: Option<u32>) -> Output {
                         sru,
                         hru,
                         format!("{}, {}", n.location.city, n.location.country),
-                        time(unix(n.created)),
+                        chain_time(n.created, time),
                     ]
                 })
                 .collect(),
@@ -372,7 +372,7 @@ pub fn node(node: &Node) -> Output {
             ),
             ("interfaces", interfaces),
             ("public config", public),
-            ("registered", time_ago(unix(node.created))),
+            ("registered", chain_time(node.created, time_ago)),
             ("certified", yes_no(node.certified).into()),
             ("secure boot", yes_no(node.secure_boot).into()),
             ("virtualized", yes_no(node.virtualized).into()),
@@ -386,10 +386,13 @@ pub fn node(node: &Node) -> Output {
     }
 }
 
-/// The chain's unix seconds as the signed seconds of the figures (times past 2^63 s are not
-/// dates anyone wrote: shown as the latest).
-fn unix(seconds: u64) -> i64 {
-    i64::try_from(seconds).unwrap_or(i64::MAX)
+/// A time the chain keeps (unix seconds, unsigned) written by `format`; one past the range of
+/// dates is shown as the number it is.
+fn chain_time(seconds: u64, format: fn(i64) -> String) -> String {
+    match i64::try_from(seconds) {
+        Ok(seconds) => format(seconds),
+        Err(_) => seconds.to_string(),
+    }
 }
 
 /// A deployment hash as people wrote it: text when printable ASCII (zos puts the md5 hex digest
