@@ -320,6 +320,11 @@ impl Zosctl {
         let out = Command::new(&self.bin)
             .args(["--chain", &self.chain_url, "--json"])
             .args(args)
+            // The twins zosctl remembers go under target/, not the user's ~/.config.
+            .env(
+                "XDG_CONFIG_HOME",
+                workspace_root().join("target/tmp/zosctl-config"),
+            )
             .output()
             .map_err(|source| GridError::ZosctlSpawn {
                 bin: self.bin.clone(),

@@ -1,5 +1,9 @@
 //! The command line: global flags (chain, key selection, output mode) and the command tree.
 //! Only definitions; `cmd` runs them.
+//!
+//! A command that names one thing takes it the same way everywhere: positional (`deployment get
+//! 12`, `node stats 1`), with the flag of the same name as an alias (`--contract 12`, `--node 1`)
+//! for the scripts written against older versions.
 
 use std::path::PathBuf;
 
@@ -87,6 +91,12 @@ pub enum Command {
     /// Deployments on a node (get, list, changes) and offline checks of deployment files.
     #[command(subcommand)]
     Deployment(DeploymentCommand),
+    /// Print a completion script for a shell, e.g. `zosctl completions bash >
+    /// /etc/bash_completion.d/zosctl`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Transfer funds from the key's account (dev: fund a fresh account from //Alice).
     Transfer {
         /// Destination ss58 address.
@@ -113,8 +123,8 @@ pub enum TwinCommand {
     },
     /// Show a twin (default: the key's twin).
     Show {
-        /// Twin id.
-        id: Option<u32>,
+        #[command(flatten)]
+        twin: TwinArg,
     },
 }
 
@@ -145,13 +155,15 @@ pub enum NodeCommand {
     },
     /// Show one node.
     Show {
-        /// Node id.
-        id: u32,
+        #[command(flatten)]
+        node: NodeArg,
     },
-    /// A node's capacity statistics (total, used, system) from its API (needs --node-url).
+    /// A node's capacity statistics (total, used, system, free) from its API (needs --node-url).
     Stats {
-        /// Node id.
-        id: u32,
+        #[command(flatten)]
+        node: NodeArg,
+        #[command(flatten)]
+        caller: CallerArgs,
     },
 }
 
@@ -183,8 +195,8 @@ pub enum ContractCommand {
     },
     /// Cancel a contract of the key's twin.
     Cancel {
-        /// Contract id.
-        id: u64,
+        #[command(flatten)]
+        contract: ContractArg,
     },
 }
 
@@ -192,17 +204,22 @@ pub enum ContractCommand {
 pub enum DeploymentCommand {
     /// Show one of the key's twin's deployments on the node (needs --node-url).
     Get {
-        /// The deployment's contract id.
-        #[arg(long)]
-        contract: u64,
+        #[command(flatten)]
+        contract: ContractArg,
+        #[command(flatten)]
+        caller: CallerArgs,
     },
     /// List the key's twin's active deployments on the node (needs --node-url).
-    List,
+    List {
+        #[command(flatten)]
+        caller: CallerArgs,
+    },
     /// Every result change of a deployment's workloads (needs --node-url).
     Changes {
-        /// The deployment's contract id.
-        #[arg(long)]
-        contract: u64,
+        #[command(flatten)]
+        contract: ContractArg,
+        #[command(flatten)]
+        caller: CallerArgs,
     },
     /// Print the hash (hex) of a deployment JSON file: what its contract stores.
     Hash {
@@ -218,4 +235,138 @@ pub enum DeploymentCommand {
         #[arg(long = "twin-key", value_name = "TWIN=HEX")]
         twin_keys: Vec<String>,
     },
+}
+
+/// Who asks a node: the key signs, and the node wants the key's twin id with each request.
+#[derive(Debug, Clone, Args)]
+pub struct CallerArgs {
+    /// The key's twin id, so the node can be asked without the chain (zosctl also remembers it
+    /// from the last time it looked it up).
+    #[arg(long, value_name = "TWIN")]
+    pub twin: Option<u32>,
+}
+
+/// An argument that names one thing: `VALUE` or `--flag VALUE`, exactly one of them.
+macro_rules! named_arg {
+    ($(#[$doc:meta])* $name:ident: $ty:ty, $flag:literal, $value:literal, $help:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Args)]
+        #[group(required = true, multiple = false)]
+        pub struct $name {
+            #[arg(id = $flag, value_name = $value, help = $help)]
+            positional: Option<$ty>,
+            #[arg(
+                id = concat!($flag, "-flag"),
+                long = $flag,
+                value_name = $value,
+                help = concat!("The same as ", $value)
+            )]
+            flag: Option<$ty>,
+        }
+
+        impl $name {
+            pub fn get(&self) -> $ty {
+                match (self.positional, self.flag) {
+                    (Some(value), _) | (None, Some(value)) => value,
+                    (None, None) => unreachable!(concat!(
+                        "clap requires ",
+                        $value,
+                        " or --",
+                        $flag
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_arg!(
+    /// One contract: `CONTRACT` or `--contract CONTRACT`.
+    ContractArg: u64, "contract", "CONTRACT", "The contract id (of the deployment)"
+);
+named_arg!(
+    /// One node: `NODE` or `--node NODE`.
+    NodeArg: u32, "node", "NODE", "The node id"
+);
+
+/// One twin, or none for the key's own: `[TWIN]` or `--twin TWIN`.
+#[derive(Debug, Clone, Args)]
+#[group(multiple = false)]
+pub struct TwinArg {
+    /// The twin id (default: the key's twin).
+    #[arg(id = "twin", value_name = "TWIN")]
+    positional: Option<u32>,
+    /// The same as TWIN.
+    #[arg(id = "twin-flag", long = "twin", value_name = "TWIN")]
+    flag: Option<u32>,
+}
+
+impl TwinArg {
+    pub fn get(&self) -> Option<u32> {
+        self.positional.or(self.flag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from([&["zosctl"], args].concat()).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn one_thing_is_named_positionally_or_by_its_flag() {
+        for args in [
+            &["deployment", "get", "12"][..],
+            &["deployment", "get", "--contract", "12"],
+        ] {
+            match parse(args).expect("parses") {
+                Command::Deployment(DeploymentCommand::Get { contract, caller }) => {
+                    assert_eq!((contract.get(), caller.twin), (12, None), "{args:?}");
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        match parse(&["node", "stats", "--node", "3", "--twin", "7"]).expect("parses") {
+            Command::Node(NodeCommand::Stats { node, caller }) => {
+                assert_eq!((node.get(), caller.twin), (3, Some(7)));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["contract", "cancel", "--contract", "9"]).expect("parses") {
+            Command::Contract(ContractCommand::Cancel { contract }) => {
+                assert_eq!(contract.get(), 9)
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["twin", "show", "--twin", "4"]).expect("parses") {
+            Command::Twin(TwinCommand::Show { twin }) => assert_eq!(twin.get(), Some(4)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["twin", "show"]).expect("parses") {
+            Command::Twin(TwinCommand::Show { twin }) => assert_eq!(twin.get(), None),
+            other => panic!("{other:?}"),
+        }
+        for args in [
+            &["deployment", "get"][..],
+            &["deployment", "get", "1", "--contract", "2"],
+            &["deployment", "changes"],
+            &["node", "show"],
+            &["node", "stats", "1", "--node", "1"],
+            &["contract", "cancel"],
+            &["twin", "show", "1", "--twin", "1"],
+            &["deployment", "get", "x"],
+        ] {
+            let err = parse(args).expect_err(&format!("{args:?}"));
+            assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
+        }
+    }
 }

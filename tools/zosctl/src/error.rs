@@ -22,6 +22,10 @@ pub enum CliError {
     #[error("cannot reach the chain at {url}: is it running? (`make chain`)\n  cause: {reason}")]
     Unreachable { url: String, reason: String },
 
+    /// The chain could not be reached for a step that needs it (`cause` says why).
+    #[error("{cause}\n  the chain was needed to {step}")]
+    ChainNeeded { step: String, cause: Box<CliError> },
+
     #[error("lost the connection to the chain at {url}: is it running? (`make chain`)\n  cause: {reason}")]
     ConnectionLost { url: String, reason: String },
 
@@ -95,10 +99,10 @@ pub enum CliError {
         cancel: Box<CliError>,
     },
 
-    #[error("{cause}\n  the deployment was sent: contract {contract} stays; follow it with `zosctl deployment get --contract {contract}` or remove it with `zosctl contract cancel {contract}`")]
+    #[error("{cause}\n  the deployment was sent: contract {contract} stays; follow it with `zosctl deployment get {contract}` or remove it with `zosctl contract cancel {contract}`")]
     DeployUnfollowed { contract: u64, cause: Box<CliError> },
 
-    #[error("not every workload is ready after {secs} s: contract {contract} stays; follow it with `zosctl deployment get --contract {contract}` or remove it with `zosctl contract cancel {contract}`")]
+    #[error("not every workload is ready after {secs} s: contract {contract} stays; follow it with `zosctl deployment get {contract}` or remove it with `zosctl contract cancel {contract}`")]
     DeployTimeout { contract: u64, secs: u64 },
 
     #[error("workloads in error: {names}: remove the deployment with `zosctl contract cancel {contract}`")]
@@ -139,6 +143,11 @@ impl CliError {
 }
 
 impl CliError {
+    /// Whether the node refused the request's signature (or the twin it names).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, CliError::NodeRefused { code, .. } if code == "unauthorized")
+    }
+
     /// Translates a node API client error into advice.
     pub fn from_node(url: &str, err: ClientError) -> Self {
         let url = url.to_string();

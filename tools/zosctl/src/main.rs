@@ -9,7 +9,9 @@ mod cli;
 mod cmd;
 mod description;
 mod error;
+mod figures;
 mod key;
+mod known;
 mod output;
 
 use std::process::ExitCode;

@@ -1,18 +1,18 @@
 //! All of zosctl's output: aligned tables and key/value blocks for people, JSON for scripts
-//! (`--json`), progress lines and error messages. Commands build an [`Output`]; only this module
-//! prints.
+//! (`--json`), progress lines, warnings and error messages. Commands build an [`Output`]; only
+//! this module prints. Sizes, times and states in tables and blocks are written by `figures`;
+//! the JSON keeps the raw numbers.
 
 use std::io::Write;
 use std::path::Path;
 
-use gridtypes::{Capacity, Deployment, Workload, KIB};
+use gridtypes::{Capacity, Deployment, Workload};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zos_chain::{Contract, ContractKind, ContractState, Farm, Node, Twin};
 
 use crate::error::CliError;
-
-const GIB: u64 = 1 << 30;
+use crate::figures::{self, contract_state, size, sizes, time, time_ago, workload_state, yes_no};
 
 /// What a command produced: the same result for people and for scripts, and whether the command
 /// failed after all (a deployment with workloads in error, signatures that do not verify): then
@@ -42,14 +42,38 @@ impl Output {
 #[derive(Debug)]
 enum Human {
     Table {
-        headers: &'static [&'static str],
+        columns: Vec<Column>,
         rows: Vec<Vec<String>>,
         empty: String,
     },
     Fields(Vec<(&'static str, String)>),
     Message(String),
+    /// Text printed as it is (a completion script).
+    Raw(String),
     /// Several blocks, one blank line apart.
     Blocks(Vec<Human>),
+}
+
+/// A table column: its header and whether its cells line up on the right (figures: sizes and
+/// counts, so the decimals line up) or on the left (words).
+#[derive(Debug)]
+struct Column {
+    header: &'static str,
+    right: bool,
+}
+
+const fn left(header: &'static str) -> Column {
+    Column {
+        header,
+        right: false,
+    }
+}
+
+const fn right(header: &'static str) -> Column {
+    Column {
+        header,
+        right: true,
+    }
 }
 
 /// Writes a command's result on stdout (an error when stdout is gone, e.g. a closed pipe).
@@ -71,6 +95,12 @@ pub fn progress(line: &str) {
     eprintln!("{line}");
 }
 
+/// A warning on stderr: something went wrong that the command does not need (e.g. remembering
+/// the key's twin).
+pub fn warning(err: &dyn std::error::Error) {
+    eprintln!("warning: {}", zos_base::Report(err));
+}
+
 /// Prints an error on stderr (`{"error": ...}` with --json).
 pub fn print_error(err: &CliError, json: bool) {
     if json {
@@ -83,6 +113,7 @@ pub fn print_error(err: &CliError, json: bool) {
 fn render(human: &Human) -> String {
     match human {
         Human::Message(text) => format!("{text}\n"),
+        Human::Raw(text) => text.clone(),
         Human::Blocks(blocks) => blocks.iter().map(render).collect::<Vec<_>>().join("\n"),
         Human::Fields(fields) => {
             let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -92,14 +123,14 @@ fn render(human: &Human) -> String {
                 .collect()
         }
         Human::Table {
-            headers,
+            columns,
             rows,
             empty,
         } => {
             if rows.is_empty() {
                 return format!("{empty}\n");
             }
-            let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+            let mut widths: Vec<usize> = columns.iter().map(|c| c.header.len()).collect();
             for row in rows {
                 for (w, cell) in widths.iter_mut().zip(row) {
                     *w = (*w).max(cell.chars().count());
@@ -107,12 +138,18 @@ fn render(human: &Human) -> String {
             }
             let line = |cells: &mut dyn Iterator<Item = &str>| -> String {
                 let text: Vec<String> = cells
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
+                    .zip(columns.iter().zip(&widths))
+                    .map(|(c, (col, w))| {
+                        if col.right {
+                            format!("{c:>w$}")
+                        } else {
+                            format!("{c:<w$}")
+                        }
+                    })
                     .collect();
                 format!("{}\n", text.join("  ").trim_end())
             };
-            let mut out = line(&mut headers.iter().copied());
+            let mut out = line(&mut columns.iter().map(|c| c.header));
             for row in rows {
                 out.push_str(&line(&mut row.iter().map(String::as_str)));
             }
@@ -182,7 +219,7 @@ pub fn farm(farm: &Farm) -> Output {
             ("name", farm.name.clone()),
             ("twin", farm.twin_id.to_string()),
             ("public ips", farm_ips(farm)),
-            ("dedicated", farm.dedicated_farm.to_string()),
+            ("dedicated", yes_no(farm.dedicated_farm).into()),
         ]),
         json: farm_json(farm),
         failure: None,
@@ -192,7 +229,13 @@ pub fn farm(farm: &Farm) -> Output {
 pub fn farms(farms: &[Farm]) -> Output {
     Output {
         human: Human::Table {
-            headers: &["ID", "NAME", "TWIN", "PUBLIC IPS", "DEDICATED"],
+            columns: vec![
+                left("ID"),
+                left("NAME"),
+                left("TWIN"),
+                left("PUBLIC IPS"),
+                left("DEDICATED"),
+            ],
             rows: farms
                 .iter()
                 .map(|f| {
@@ -201,7 +244,7 @@ pub fn farms(farms: &[Farm]) -> Output {
                         f.name.clone(),
                         f.twin_id.to_string(),
                         farm_ips(f),
-                        f.dedicated_farm.to_string(),
+                        yes_no(f.dedicated_farm).into(),
                     ]
                 })
                 .collect(),
@@ -210,10 +253,6 @@ pub fn farms(farms: &[Farm]) -> Output {
         json: Value::Array(farms.iter().map(farm_json).collect()),
         failure: None,
     }
-}
-
-fn gib(bytes: u64) -> String {
-    format!("{} GiB", bytes / GIB)
 }
 
 fn node_json(node: &Node) -> Value {
@@ -257,21 +296,39 @@ pub fn nodes(nodes: &[Node], farm: Option<u32>) -> Output {
         Some(farm) => format!("no nodes in farm {farm}"),
         None => "no nodes registered".into(),
     };
+    let column = |field: fn(&Node) -> u64| sizes(&nodes.iter().map(field).collect::<Vec<_>>());
+    let (mru, sru, hru) = (
+        column(|n| n.resources.mru),
+        column(|n| n.resources.sru),
+        column(|n| n.resources.hru),
+    );
     Output {
         human: Human::Table {
-            headers: &["ID", "FARM", "TWIN", "CRU", "MRU", "SRU", "HRU", "LOCATION"],
+            columns: vec![
+                left("ID"),
+                left("FARM"),
+                left("TWIN"),
+                right("CPU"),
+                right("MEMORY"),
+                right("SSD"),
+                right("HDD"),
+                left("LOCATION"),
+                left("REGISTERED"),
+            ],
             rows: nodes
                 .iter()
-                .map(|n| {
+                .zip(mru.into_iter().zip(sru).zip(hru))
+                .map(|(n, ((mru, sru), hru))| {
                     vec![
                         n.id.to_string(),
                         n.farm_id.to_string(),
                         n.twin_id.to_string(),
                         n.resources.cru.to_string(),
-                        gib(n.resources.mru),
-                        gib(n.resources.sru),
-                        gib(n.resources.hru),
+                        mru,
+                        sru,
+                        hru,
                         format!("{}, {}", n.location.city, n.location.country),
+                        chain_time(n.created, time),
                     ]
                 })
                 .collect(),
@@ -299,10 +356,10 @@ pub fn node(node: &Node) -> Output {
             ("node", node.id.to_string()),
             ("farm", node.farm_id.to_string()),
             ("twin", node.twin_id.to_string()),
-            ("cru", node.resources.cru.to_string()),
-            ("mru", gib(node.resources.mru)),
-            ("sru", gib(node.resources.sru)),
-            ("hru", gib(node.resources.hru)),
+            ("cpu", node.resources.cru.to_string()),
+            ("memory", size(node.resources.mru)),
+            ("ssd", size(node.resources.sru)),
+            ("hdd", size(node.resources.hru)),
             (
                 "location",
                 format!(
@@ -315,9 +372,10 @@ pub fn node(node: &Node) -> Output {
             ),
             ("interfaces", interfaces),
             ("public config", public),
-            ("certified", node.certified.to_string()),
-            ("secure boot", node.secure_boot.to_string()),
-            ("virtualized", node.virtualized.to_string()),
+            ("registered", chain_time(node.created, time_ago)),
+            ("certified", yes_no(node.certified).into()),
+            ("secure boot", yes_no(node.secure_boot).into()),
+            ("virtualized", yes_no(node.virtualized).into()),
             (
                 "serial",
                 node.serial_number.clone().unwrap_or_else(|| "-".into()),
@@ -325,6 +383,15 @@ pub fn node(node: &Node) -> Output {
         ]),
         json: node_json(node),
         failure: None,
+    }
+}
+
+/// A time the chain keeps (unix seconds, unsigned) written by `format`; one past the range of
+/// dates is shown as the number it is.
+fn chain_time(seconds: u64, format: fn(i64) -> String) -> String {
+    match i64::try_from(seconds) {
+        Ok(seconds) => format(seconds),
+        Err(_) => seconds.to_string(),
     }
 }
 
@@ -338,7 +405,9 @@ fn hash_text(hash: &[u8; 32]) -> String {
     }
 }
 
-fn state_text(state: &ContractState) -> String {
+/// A contract's state for scripts, as earlier versions wrote it: "created", "deleted
+/// (CanceledByUser)", "grace period since block N".
+fn state_json(state: &ContractState) -> String {
     match state {
         ContractState::Created => "created".into(),
         ContractState::Deleted(cause) => format!("deleted ({cause:?})"),
@@ -350,7 +419,7 @@ fn contract_json(c: &Contract) -> Value {
     let mut value = json!({
         "id": c.contract_id,
         "twin_id": c.twin_id,
-        "state": state_text(&c.state),
+        "state": state_json(&c.state),
         "solution_provider_id": c.solution_provider_id,
     });
     let kind = match &c.kind {
@@ -395,7 +464,7 @@ fn contract_row(c: &Contract) -> Vec<String> {
         kind.to_string(),
         target,
         ips,
-        state_text(&c.state),
+        contract_state(&c.state),
     ]
 }
 
@@ -425,7 +494,14 @@ pub fn contract(c: &Contract) -> Output {
 pub fn contracts(contracts: &[Contract], empty: String) -> Output {
     Output {
         human: Human::Table {
-            headers: &["ID", "TWIN", "TYPE", "TARGET", "PUBLIC IPS", "STATE"],
+            columns: vec![
+                left("ID"),
+                left("TWIN"),
+                left("TYPE"),
+                left("TARGET"),
+                right("PUBLIC IPS"),
+                left("STATE"),
+            ],
             rows: contracts.iter().map(contract_row).collect(),
             empty,
         },
@@ -446,18 +522,6 @@ pub fn balance(account: &str, free: u128) -> Output {
     }
 }
 
-/// Bytes in the largest 1024-based unit that keeps a whole number ("3 GiB", "1536 MiB").
-fn bytes(n: u64) -> String {
-    let mut value = n;
-    for unit in ["B", "KiB", "MiB", "GiB"] {
-        if value < KIB || !value.is_multiple_of(KIB) {
-            return format!("{value} {unit}");
-        }
-        value /= KIB;
-    }
-    format!("{value} TiB")
-}
-
 /// What a workload's result says besides its state: the error message, else its data.
 fn result_detail(wl: &Workload) -> String {
     if !wl.result.message.is_empty() {
@@ -469,20 +533,22 @@ fn result_detail(wl: &Workload) -> String {
     }
 }
 
-fn state_or_dash(wl: &Workload) -> String {
-    match wl.result.state.as_str() {
-        "" => "-".into(),
-        state => state.into(),
-    }
-}
-
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
     // Deployments and workloads are plain data: serializing them cannot fail.
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// When a workload's result last changed, "3 min ago" ("-" before the node set any).
+fn since(wl: &Workload, now: i64) -> String {
+    match wl.result.created.0 {
+        0 => "-".into(),
+        at => figures::ago(at, now),
+    }
+}
+
 /// A deployment on a node: its contract and each workload's result.
 pub fn deployment(d: &Deployment) -> Output {
+    let now = figures::now();
     let or_dash = |s: &str| {
         if s.is_empty() {
             "-".into()
@@ -500,7 +566,13 @@ pub fn deployment(d: &Deployment) -> Output {
                 ("metadata", or_dash(&d.metadata)),
             ]),
             Human::Table {
-                headers: &["NAME", "TYPE", "STATE", "RESULT"],
+                columns: vec![
+                    left("NAME"),
+                    left("TYPE"),
+                    left("STATE"),
+                    left("SINCE"),
+                    left("RESULT"),
+                ],
                 rows: d
                     .workloads
                     .iter()
@@ -508,7 +580,8 @@ pub fn deployment(d: &Deployment) -> Output {
                         vec![
                             w.name.clone(),
                             w.workload_type.to_string(),
-                            state_or_dash(w),
+                            workload_state(&w.result.state).into(),
+                            since(w, now),
                             result_detail(w),
                         ]
                     })
@@ -525,10 +598,10 @@ pub fn deployment(d: &Deployment) -> Output {
 fn state_counts(d: &Deployment) -> String {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for wl in &d.workloads {
-        let state = state_or_dash(wl);
-        match counts.iter_mut().find(|(s, _)| *s == state) {
+        let state = workload_state(&wl.result.state);
+        match counts.iter_mut().find(|(s, _)| s == state) {
             Some((_, n)) => *n += 1,
-            None => counts.push((state, 1)),
+            None => counts.push((state.to_string(), 1)),
         }
     }
     counts
@@ -542,7 +615,12 @@ fn state_counts(d: &Deployment) -> String {
 pub fn deployments(deployments: &[Deployment]) -> Output {
     Output {
         human: Human::Table {
-            headers: &["CONTRACT", "VERSION", "WORKLOADS", "DESCRIPTION"],
+            columns: vec![
+                left("CONTRACT"),
+                left("VERSION"),
+                left("WORKLOADS"),
+                left("DESCRIPTION"),
+            ],
             rows: deployments
                 .iter()
                 .map(|d| {
@@ -566,15 +644,21 @@ pub fn deployments(deployments: &[Deployment]) -> Output {
 pub fn changes(contract: u64, changes: &[Workload]) -> Output {
     Output {
         human: Human::Table {
-            headers: &["TIME", "NAME", "TYPE", "STATE", "RESULT"],
+            columns: vec![
+                left("TIME"),
+                left("NAME"),
+                left("TYPE"),
+                left("STATE"),
+                left("RESULT"),
+            ],
             rows: changes
                 .iter()
                 .map(|w| {
                     vec![
-                        w.result.created.to_string(),
+                        time(w.result.created.0),
                         w.name.clone(),
                         w.workload_type.to_string(),
-                        state_or_dash(w),
+                        workload_state(&w.result.state).into(),
                         result_detail(w),
                     ]
                 })
@@ -605,26 +689,53 @@ pub struct Users {
     pub last_deployment_timestamp: i64,
 }
 
-/// A node's statistics; `raw` is what the node sent (the JSON output).
+/// A node's statistics; `raw` is what the node sent (the JSON output). One row per figure
+/// (total, used, of which the system's, free) and one column per resource, so that each column
+/// has one unit.
 pub fn stats(node: u32, stats: &Statistics, raw: Value) -> Output {
-    let caps = [&stats.total, &stats.used, &stats.system];
-    let row = |name: &str, unit: fn(u64) -> String, field: fn(&Capacity) -> u64| {
-        std::iter::once(name.to_string())
-            .chain(caps.iter().map(|c| unit(field(c))))
-            .collect()
+    let free = Capacity {
+        cru: stats.total.cru.saturating_sub(stats.used.cru),
+        mru: stats.total.mru.saturating_sub(stats.used.mru),
+        sru: stats.total.sru.saturating_sub(stats.used.sru),
+        hru: stats.total.hru.saturating_sub(stats.used.hru),
+        ipv4u: stats.total.ipv4u.saturating_sub(stats.used.ipv4u),
     };
-    let count = |n: u64| n.to_string();
+    let figures = [
+        ("total", &stats.total),
+        ("used", &stats.used),
+        ("system", &stats.system),
+        ("free", &free),
+    ];
+    let column = |field: fn(&Capacity) -> u64| {
+        sizes(&figures.iter().map(|(_, c)| field(c)).collect::<Vec<_>>())
+    };
+    let (mru, sru, hru) = (column(|c| c.mru), column(|c| c.sru), column(|c| c.hru));
+    let rows = figures
+        .iter()
+        .zip(mru.into_iter().zip(sru).zip(hru))
+        .map(|((name, c), ((mru, sru), hru))| {
+            vec![
+                name.to_string(),
+                c.cru.to_string(),
+                mru,
+                sru,
+                hru,
+                c.ipv4u.to_string(),
+            ]
+        })
+        .collect();
     Output {
         human: Human::Blocks(vec![
             Human::Table {
-                headers: &["RESOURCE", "TOTAL", "USED", "SYSTEM"],
-                rows: vec![
-                    row("cru", count, |c| c.cru),
-                    row("mru", bytes, |c| c.mru),
-                    row("sru", bytes, |c| c.sru),
-                    row("hru", bytes, |c| c.hru),
-                    row("ipv4u", count, |c| c.ipv4u),
+                columns: vec![
+                    left(""),
+                    right("CPU"),
+                    right("MEMORY"),
+                    right("SSD"),
+                    right("HDD"),
+                    right("PUBLIC IPV4"),
                 ],
+                rows,
                 empty: String::new(),
             },
             Human::Fields(vec![
@@ -633,11 +744,28 @@ pub fn stats(node: u32, stats: &Statistics, raw: Value) -> Output {
                 ("workloads", stats.users.workloads.to_string()),
                 (
                     "last deployment",
-                    stats.users.last_deployment_timestamp.to_string(),
+                    time_ago(stats.users.last_deployment_timestamp),
                 ),
             ]),
         ]),
         json: raw,
+        failure: None,
+    }
+}
+
+/// A completion script for `shell`, generated from the command line's definition.
+pub fn completions(shell: clap_complete::Shell) -> Output {
+    let mut script = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut <crate::cli::Cli as clap::CommandFactory>::command(),
+        "zosctl",
+        &mut script,
+    );
+    let script = String::from_utf8_lossy(&script).into_owned();
+    Output {
+        human: Human::Raw(script.clone()),
+        json: json!({ "shell": shell.to_string(), "script": script }),
         failure: None,
     }
 }
@@ -681,13 +809,19 @@ pub fn verification(
                 ("weight required", requirement.weight_required.to_string()),
             ]),
             Human::Table {
-                headers: &["TWIN", "REQUIRED", "WEIGHT", "TYPE", "SIGNATURE"],
+                columns: vec![
+                    left("TWIN"),
+                    left("REQUIRED"),
+                    right("WEIGHT"),
+                    left("TYPE"),
+                    left("SIGNATURE"),
+                ],
                 rows: checks
                     .iter()
                     .map(|c| {
                         vec![
                             c.twin.to_string(),
-                            c.required.to_string(),
+                            yes_no(c.required).into(),
                             c.weight.to_string(),
                             signature_type(c),
                             c.status.clone(),
@@ -723,21 +857,27 @@ pub fn verification(
 
 #[cfg(test)]
 mod tests {
+    use gridtypes::{ResultState, Timestamp, WorkloadType, GIB, KIB};
+    use zos_chain::{Location, Resources};
+
     use super::*;
 
     #[test]
     fn tables_are_aligned_and_empty_tables_say_so() {
         let table = Human::Table {
-            headers: &["ID", "NAME"],
+            columns: vec![left("ID"), left("NAME"), right("SIZE")],
             rows: vec![
-                vec!["1".into(), "alpha".into()],
-                vec!["12".into(), "b".into()],
+                vec!["1".into(), "alpha".into(), "16.0 GiB".into()],
+                vec!["12".into(), "b".into(), "2.9 GiB".into()],
             ],
             empty: "none".into(),
         };
-        assert_eq!(render(&table), "ID  NAME\n1   alpha\n12  b\n");
+        assert_eq!(
+            render(&table),
+            "ID  NAME       SIZE\n1   alpha  16.0 GiB\n12  b       2.9 GiB\n"
+        );
         let empty = Human::Table {
-            headers: &["ID"],
+            columns: vec![left("ID")],
             rows: vec![],
             empty: "none".into(),
         };
@@ -745,17 +885,125 @@ mod tests {
     }
 
     #[test]
-    fn blocks_are_a_blank_line_apart_and_sizes_keep_whole_units() {
+    fn blocks_are_a_blank_line_apart() {
         let blocks = Human::Blocks(vec![
             Human::Fields(vec![("a", "1".into())]),
             Human::Message("done".into()),
         ]);
         assert_eq!(render(&blocks), "a  1\n\ndone\n");
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(3 * GIB), "3 GiB");
-        assert_eq!(bytes(3 * GIB / 2), "1536 MiB");
-        assert_eq!(bytes(2048 * GIB), "2 TiB");
-        assert_eq!(bytes(1000), "1000 B");
+    }
+
+    #[test]
+    fn statistics_have_one_unit_per_resource_and_a_readable_last_deployment() {
+        // The issue's node: 3043260 KiB of memory of which 2 GiB used, one 16 GiB SSD.
+        let total = Capacity {
+            cru: 2,
+            mru: 3_043_260 * KIB,
+            sru: 16 * GIB,
+            hru: 0,
+            ipv4u: 0,
+        };
+        let used = Capacity {
+            mru: 2 * GIB,
+            sru: 3 * GIB,
+            ..Default::default()
+        };
+        let system = Capacity {
+            mru: 2 * GIB,
+            ..Default::default()
+        };
+        let last = figures::now() - 180;
+        let stats_in = Statistics {
+            total,
+            used,
+            system,
+            users: Users {
+                deployments: 1,
+                workloads: 2,
+                last_deployment_timestamp: last,
+            },
+        };
+        let raw = json!({ "total": { "mru": 3_043_260 * KIB } });
+        let out = stats(1, &stats_in, raw.clone());
+        assert_eq!(out.json, raw, "--json keeps what the node sent");
+        let text = render(&out.human);
+        let table: Vec<&str> = text.lines().take(5).collect();
+        assert_eq!(
+            table,
+            [
+                "        CPU   MEMORY       SSD  HDD  PUBLIC IPV4",
+                "total     2  2.9 GiB  16.0 GiB  0 B            0",
+                "used      0  2.0 GiB   3.0 GiB  0 B            0",
+                "system    0  2.0 GiB   0.0 GiB  0 B            0",
+                "free      2  0.9 GiB  13.0 GiB  0 B            0",
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("last deployment  {} (3 min ago)\n", time(last))),
+            "{text}"
+        );
+        let never = Statistics {
+            users: Users::default(),
+            ..stats_in
+        };
+        let text = render(&stats(1, &never, Value::Null).human);
+        assert!(text.contains("last deployment  never\n"), "{text}");
+    }
+
+    fn node_of(id: u32, mru: u64, sru: u64) -> Node {
+        Node {
+            id,
+            farm_id: 1,
+            twin_id: id + 10,
+            resources: Resources {
+                cru: 4,
+                mru,
+                sru,
+                hru: 0,
+            },
+            location: Location {
+                city: "Ghent".into(),
+                country: "Belgium".into(),
+                latitude: "51.05".into(),
+                longitude: "3.71667".into(),
+            },
+            public_config: None,
+            created: 1_796_187_978,
+            farming_policy_id: 1,
+            interfaces: vec![],
+            certified: false,
+            secure_boot: false,
+            virtualized: true,
+            serial_number: None,
+        }
+    }
+
+    #[test]
+    fn node_lists_show_sizes_with_one_decimal_in_one_unit_per_column() {
+        let nodes = [
+            node_of(1, 3_043_260 * KIB, 500 * GIB),
+            node_of(2, 8 * GIB, 2048 * GIB),
+        ];
+        let out = super::nodes(&nodes, None);
+        assert_eq!(
+            out.json[0]["resources"]["mru"],
+            3_043_260 * KIB,
+            "raw bytes"
+        );
+        let text = render(&out.human);
+        let registered = time(1_796_187_978);
+        assert_eq!(
+            text,
+            format!(
+                "ID  FARM  TWIN  CPU   MEMORY      SSD  HDD  LOCATION        REGISTERED\n\
+                 1   1     11      4  2.9 GiB  0.5 TiB  0 B  Ghent, Belgium  {registered}\n\
+                 2   1     12      4  8.0 GiB  2.0 TiB  0 B  Ghent, Belgium  {registered}\n"
+            )
+        );
+        let one = render(&node(&nodes[0]).human);
+        assert!(one.contains("memory         2.9 GiB\n"), "{one}");
+        assert!(one.contains("ssd            500.0 GiB\n"), "{one}");
     }
 
     #[test]
@@ -767,24 +1015,35 @@ mod tests {
         };
         let mut ok = Workload {
             name: "data".into(),
-            workload_type: gridtypes::WorkloadType::Volume,
+            workload_type: WorkloadType::Volume,
             ..Default::default()
         };
-        ok.result.state = gridtypes::ResultState::Ok;
+        ok.result.state = ResultState::Ok;
+        ok.result.created = Timestamp(figures::now() - 180);
         ok.result.data = json!({ "id": "3-12-data" });
         let mut failed = ok.clone();
         failed.name = "disk".into();
-        failed.result.state = gridtypes::ResultState::Error;
+        failed.result.state = ResultState::Error;
         failed.result.message = "no space".into();
-        d.workloads = vec![ok, failed];
+        let mut waiting = ok.clone();
+        waiting.name = "later".into();
+        waiting.result = Default::default();
+        d.workloads = vec![ok, failed, waiting];
         let text = render(&deployment(&d).human);
         assert!(text.contains("contract     12\n"), "{text}");
         assert!(
-            text.contains("data  volume  ok     {\"id\":\"3-12-data\"}"),
+            text.contains("data   volume  ok       3 min ago  {\"id\":\"3-12-data\"}"),
             "{text}"
         );
-        assert!(text.contains("disk  volume  error  no space"), "{text}");
-        assert_eq!(state_counts(&d), "1 ok, 1 error");
+        assert!(
+            text.contains("disk   volume  error    3 min ago  no space"),
+            "{text}"
+        );
+        assert!(
+            text.contains("later  volume  waiting  -          -"),
+            "{text}"
+        );
+        assert_eq!(state_counts(&d), "1 ok, 1 error, 1 waiting");
     }
 
     #[test]

@@ -18,6 +18,11 @@ async fn zosctl(args: &[&str]) -> Output {
         .args(args)
         .env_remove("TFCHAIN_URL")
         .env_remove("ZOSCTL_MNEMONIC")
+        // The twins zosctl remembers go to the build's scratch space, not the user's ~/.config.
+        .env(
+            "XDG_CONFIG_HOME",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/zosctl-cli-config"),
+        )
         .output()
         .await
         .expect("run zosctl")
@@ -218,7 +223,7 @@ async fn local_chain_farmer_and_user_flows() {
     assert_eq!(shown["farm_id"].as_u64(), Some(u64::from(farm_id)));
     assert_eq!(shown["resources"]["mru"].as_u64(), Some(8 * GIB));
     let human = ok(&["--chain", c, "node", "show", &node_arg]).await;
-    assert!(human.contains("256 GiB"), "{human}");
+    assert!(human.contains("ssd            256.0 GiB\n"), "{human}");
     let listed = ok(&["--chain", c, "node", "list", "--farm", &farm_arg]).await;
     assert!(
         listed
@@ -342,6 +347,10 @@ async fn unreachable_chain_and_bad_keys_fail_with_advice() {
         err.contains(&format!(
             "cannot reach the chain at {url}: is it running? (`make chain`)"
         )),
+        "{err}"
+    );
+    assert!(
+        err.contains("the chain was needed to list the farms"),
         "{err}"
     );
     let err = fails(&["--chain", &url, "--json", "node", "show", "1"]).await;

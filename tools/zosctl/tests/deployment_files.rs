@@ -263,7 +263,9 @@ fn node_commands_need_a_node_url() {
     for args in [
         vec!["node", "stats", "1"],
         vec!["deployment", "list"],
+        vec!["deployment", "get", "1"],
         vec!["deployment", "get", "--contract", "1"],
+        vec!["deployment", "changes", "1"],
         vec!["deployment", "changes", "--contract", "1"],
         vec!["deploy", desc.to_str().expect("utf-8 path")],
     ] {

@@ -13,7 +13,7 @@ pub async fn transfer(ctx: &Ctx, to: &str, amount: u128) -> Result<Output, CliEr
         ));
     }
     let signer = ctx.signer()?;
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain("transfer the funds").await?;
     chain
         .transfer_keep_alive(&signer, &dest, amount)
         .await
@@ -34,7 +34,7 @@ pub async fn balance(ctx: &Ctx, address: Option<&str>) -> Result<Output, CliErro
         Some(address) => parse_address(address)?,
         None => ctx.signer()?.account_id(),
     };
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain("read the balance").await?;
     let free = chain
         .free_balance(&account)
         .await

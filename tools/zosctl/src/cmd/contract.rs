@@ -24,7 +24,7 @@ pub async fn create_node(
         )));
     }
     let signer = ctx.signer()?;
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain("create the contract").await?;
     ctx.own_twin(&chain, &signer).await?;
     if chain.node(node).await.map_err(|e| ctx.fail(e))?.is_none() {
         return Err(CliError::NodeMissing(node));
@@ -43,7 +43,7 @@ pub async fn create_node(
 
 pub async fn list(ctx: &Ctx, node: Option<u32>, twin: Option<u32>) -> Result<Output, CliError> {
     if let Some(node) = node {
-        let chain = ctx.chain().await?;
+        let chain = ctx.chain("list the node's contracts").await?;
         if chain.node(node).await.map_err(|e| ctx.fail(e))?.is_none() {
             return Err(CliError::NodeMissing(node));
         }
@@ -63,7 +63,7 @@ pub async fn list(ctx: &Ctx, node: Option<u32>, twin: Option<u32>) -> Result<Out
     }
     let (chain, twin) = match twin {
         Some(twin) => {
-            let chain = ctx.chain().await?;
+            let chain = ctx.chain("list the twin's contracts").await?;
             if chain.twin(twin).await.map_err(|e| ctx.fail(e))?.is_none() {
                 return Err(CliError::TwinMissing(twin));
             }
@@ -71,7 +71,7 @@ pub async fn list(ctx: &Ctx, node: Option<u32>, twin: Option<u32>) -> Result<Out
         }
         None => {
             let signer = ctx.signer()?;
-            let chain = ctx.chain().await?;
+            let chain = ctx.chain("list this key's contracts").await?;
             let twin = ctx.own_twin(&chain, &signer).await?;
             (chain, twin)
         }
@@ -85,7 +85,7 @@ pub async fn list(ctx: &Ctx, node: Option<u32>, twin: Option<u32>) -> Result<Out
 
 pub async fn cancel(ctx: &Ctx, id: u64) -> Result<Output, CliError> {
     let signer = ctx.signer()?;
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain(&format!("cancel contract {id}")).await?;
     let twin = ctx.own_twin(&chain, &signer).await?;
     let contract = chain
         .contract(id)

@@ -13,8 +13,10 @@ use serde_json::json;
 
 use super::contract::parse_hash;
 use super::Ctx;
+use crate::cli::CallerArgs;
 use crate::description::{self, bad_file};
 use crate::error::CliError;
+use crate::figures;
 use crate::output::{self, Output, SignerCheck};
 
 /// How often `deploy` asks the node how the workloads are doing.
@@ -24,7 +26,7 @@ pub async fn deploy(ctx: &Ctx, file: &Path, timeout_secs: u64) -> Result<Output,
     let description = description::load(file)?;
     let node_url = ctx.node_url()?;
     let signer = ctx.signer()?;
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain("create the deployment's contract").await?;
     let twin = ctx.own_twin(&chain, &signer).await?;
     let mut deployment = description
         .deployment(twin)
@@ -136,34 +138,36 @@ fn settled(state: &ResultState) -> bool {
 fn states(workloads: &[Workload]) -> String {
     workloads
         .iter()
-        .map(|w| {
-            let state = match w.result.state.as_str() {
-                "" => "waiting",
-                state => state,
-            };
-            format!("{} {state}", w.name)
-        })
+        .map(|w| format!("{} {}", w.name, figures::workload_state(&w.result.state)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-pub async fn get(ctx: &Ctx, contract: u64) -> Result<Output, CliError> {
+pub async fn get(ctx: &Ctx, contract: u64, caller: &CallerArgs) -> Result<Output, CliError> {
     let deployment: Deployment = ctx
-        .node_call("zos.deployment.get", json!({ "contract_id": contract }))
+        .node_call(
+            "zos.deployment.get",
+            json!({ "contract_id": contract }),
+            caller,
+        )
         .await?;
     Ok(output::deployment(&deployment))
 }
 
-pub async fn list(ctx: &Ctx) -> Result<Output, CliError> {
+pub async fn list(ctx: &Ctx, caller: &CallerArgs) -> Result<Output, CliError> {
     let deployments: Vec<Deployment> = ctx
-        .node_call("zos.deployment.list", serde_json::Value::Null)
+        .node_call("zos.deployment.list", serde_json::Value::Null, caller)
         .await?;
     Ok(output::deployments(&deployments))
 }
 
-pub async fn changes(ctx: &Ctx, contract: u64) -> Result<Output, CliError> {
+pub async fn changes(ctx: &Ctx, contract: u64, caller: &CallerArgs) -> Result<Output, CliError> {
     let changes: Vec<Workload> = ctx
-        .node_call("zos.deployment.changes", json!({ "contract_id": contract }))
+        .node_call(
+            "zos.deployment.changes",
+            json!({ "contract_id": contract }),
+            caller,
+        )
         .await?;
     Ok(output::changes(contract, &changes))
 }
@@ -181,7 +185,9 @@ pub async fn verify(ctx: &Ctx, file: &Path, twin_keys: &[String]) -> Result<Outp
         .signing_message()
         .map_err(|e| bad_file(file, zos_base::report(&e)))?;
     let keys: HashMap<u32, Result<Vec<u8>, String>> = if twin_keys.is_empty() {
-        let chain = ctx.chain().await?;
+        let chain = ctx
+            .chain("read the signers' keys (or pass --twin-key TWIN=HEX)")
+            .await?;
         let mut keys = HashMap::new();
         for twin in deployment.signer_twins() {
             let key = chain

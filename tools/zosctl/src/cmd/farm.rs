@@ -16,7 +16,7 @@ pub async fn create(
 ) -> Result<Output, CliError> {
     let ips = public_ip_inputs(public_ips, gateways)?;
     let signer = ctx.signer()?;
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain("create the farm").await?;
     ctx.own_twin(&chain, &signer).await?;
     let id = chain
         .create_farm(&signer, name, &ips)
@@ -31,7 +31,7 @@ pub async fn create(
 }
 
 pub async fn list(ctx: &Ctx) -> Result<Output, CliError> {
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain("list the farms").await?;
     let farms = chain.farms().await.map_err(|e| ctx.fail(e))?;
     Ok(output::farms(&farms))
 }

@@ -1,11 +1,12 @@
 //! `zosctl node`: list registered nodes (all or per farm), show one, ask one for its statistics.
 
 use super::Ctx;
+use crate::cli::CallerArgs;
 use crate::error::CliError;
 use crate::output::{self, Output, Statistics};
 
 pub async fn list(ctx: &Ctx, farm: Option<u32>) -> Result<Output, CliError> {
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain("list the nodes").await?;
     if let Some(farm) = farm {
         if chain.farm(farm).await.map_err(|e| ctx.fail(e))?.is_none() {
             return Err(CliError::FarmMissing(farm));
@@ -16,7 +17,7 @@ pub async fn list(ctx: &Ctx, farm: Option<u32>) -> Result<Output, CliError> {
 }
 
 pub async fn show(ctx: &Ctx, id: u32) -> Result<Output, CliError> {
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain(&format!("read node {id}")).await?;
     let node = chain
         .node(id)
         .await
@@ -25,10 +26,10 @@ pub async fn show(ctx: &Ctx, id: u32) -> Result<Output, CliError> {
     Ok(output::node(&node))
 }
 
-pub async fn stats(ctx: &Ctx, id: u32) -> Result<Output, CliError> {
+pub async fn stats(ctx: &Ctx, id: u32, caller: &CallerArgs) -> Result<Output, CliError> {
     let url = ctx.node_url()?;
     let raw: serde_json::Value = ctx
-        .node_call("zos.statistics.get", serde_json::Value::Null)
+        .node_call("zos.statistics.get", serde_json::Value::Null, caller)
         .await?;
     let stats: Statistics = serde_json::from_value(raw.clone()).map_err(|e| CliError::NodeApi {
         url: url.to_string(),

@@ -6,13 +6,14 @@ use crate::output::{self, Output};
 
 pub async fn create(ctx: &Ctx, relay: Option<String>) -> Result<Output, CliError> {
     let signer = ctx.signer()?;
-    let chain = ctx.chain().await?;
+    let chain = ctx.chain("create the twin").await?;
     let account = signer.account_id();
     if let Some(id) = chain
         .twin_id_by_account(&account)
         .await
         .map_err(|e| ctx.fail(e))?
     {
+        ctx.remember_twin(&signer, id);
         return Err(CliError::TwinExists { id });
     }
     if !chain
@@ -29,6 +30,7 @@ pub async fn create(ctx: &Ctx, relay: Option<String>) -> Result<Output, CliError
         .create_twin(&signer, relay.as_deref(), None)
         .await
         .map_err(|e| ctx.fail(e))?;
+    ctx.remember_twin(&signer, id);
     let twin = chain
         .twin(id)
         .await
@@ -39,10 +41,10 @@ pub async fn create(ctx: &Ctx, relay: Option<String>) -> Result<Output, CliError
 
 pub async fn show(ctx: &Ctx, id: Option<u32>) -> Result<Output, CliError> {
     let (chain, id) = match id {
-        Some(id) => (ctx.chain().await?, id),
+        Some(id) => (ctx.chain(&format!("read twin {id}")).await?, id),
         None => {
             let signer = ctx.signer()?;
-            let chain = ctx.chain().await?;
+            let chain = ctx.chain("read this key's twin").await?;
             let id = ctx.own_twin(&chain, &signer).await?;
             (chain, id)
         }
