@@ -40,6 +40,9 @@ pub struct Discovery {
     /// Only these device nodes (virtual ones included); their attributes are still read from
     /// `<sys>/class/block/<file name>`. `None`: every disk of `<sys>/class/block`.
     pub devices: Option<Vec<PathBuf>>,
+    /// The node runs under a hypervisor (`zos_env::platform::virtualized`): disks are
+    /// classified by what they state, not by measured speed (see [`crate::seek`]).
+    pub virtualized: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +267,7 @@ mod tests {
                 sys: self.dir.path().join("sys"),
                 dev: self.dir.path().join("dev"),
                 devices: None,
+                virtualized: false,
             }
         }
     }

@@ -56,7 +56,9 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let mut stop = StopSignals::install().context("installing the stop signal handlers")?;
 
+    let virtualized = zos_env::platform::virtualized(&args.sys_root, std::path::Path::new("/proc"));
     let discovery = Discovery {
+        virtualized,
         sys: args.sys_root,
         dev: args.dev_root,
         devices: args.devices,

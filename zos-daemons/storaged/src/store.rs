@@ -22,6 +22,7 @@ use crate::cache::{self, CacheMount};
 use crate::discovery::{Discovery, DiskInfo, DiskState};
 use crate::names::{self, NameError};
 use crate::pool::{self, Kind, Pool, PoolError};
+use crate::seek;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -118,11 +119,16 @@ impl Storage {
             let disk = info.name.clone();
             let (pool, reason) = match &info.state {
                 DiskState::Empty => {
-                    let kind = if info.rotational {
-                        Kind::Hdd
-                    } else {
-                        Kind::Ssd
-                    };
+                    let verdict = seek::judge(
+                        &info.path,
+                        &disk,
+                        info.size,
+                        &discovery.sys,
+                        discovery.virtualized,
+                        info.rotational,
+                    );
+                    let kind = verdict.kind;
+                    tracing::info!(%disk, %kind, why = %verdict.why, "disk classified");
                     match create_pool(&info, kind, mnt_root) {
                         Ok(p) => {
                             tracing::info!(%disk, pool = %p.name, %kind, size = info.size, "pool created");
@@ -625,36 +631,4 @@ fn vdisk_info(pool: &Pool, name: &str, path: &Path) -> Result<VdiskInfo, StoreEr
     })
 }
 
-/// Bytes for people: `20 GiB`, `1.5 MiB`, `512 B`.
-pub fn human(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ];
-    for (unit, scale) in UNITS {
-        if bytes >= scale {
-            let tenths = (bytes as u128 * 10 / scale as u128) as u64;
-            return if tenths.is_multiple_of(10) {
-                format!("{} {unit}", tenths / 10)
-            } else {
-                format!("{}.{} {unit}", tenths / 10, tenths % 10)
-            };
-        }
-    }
-    format!("{bytes} B")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human(12 << 30), "12 GiB");
-        assert_eq!(human(3 << 29), "1.5 GiB");
-        assert_eq!(human(512), "512 B");
-        assert_eq!(human(1 << 40), "1 TiB");
-    }
-}
+pub use zos_base::human;

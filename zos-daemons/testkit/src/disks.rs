@@ -141,6 +141,10 @@ impl Env {
             .tempdir()
             .expect("temp dir");
         fs::create_dir_all(dir.path().join("sys/class/block")).expect("sys");
+        // A QEMU guest, so storaged classifies the loop disks by the rotation rate their
+        // fixture VPD page states (loop devices are as fast as the host's page cache).
+        fs::create_dir_all(dir.path().join("sys/class/dmi/id")).expect("dmi");
+        fs::write(dir.path().join("sys/class/dmi/id/sys_vendor"), "QEMU\n").expect("vendor");
         fs::create_dir_all(dir.path().join("mnt")).expect("mnt");
         Env {
             mounts: Mounts {
@@ -164,7 +168,8 @@ impl Env {
         self.dir.path().join("sys")
     }
 
-    /// A new loop disk of `size` bytes, described in the fixture sysfs as rotational or not.
+    /// A new loop disk of `size` bytes, described in the fixture sysfs as rotational or not
+    /// (`queue/rotational`, and a SCSI VPD page B1 stating 7200 rpm or no rotation).
     /// Returns its index in `loops`.
     pub fn add_disk(&mut self, size: u64, rotational: bool) -> usize {
         let index = self.loops.len();
@@ -186,6 +191,13 @@ impl Env {
             if rotational { "1\n" } else { "0\n" },
         )
         .expect("rotational");
+        let rate: u16 = if rotational { 7200 } else { 1 };
+        let [hi, lo] = rate.to_be_bytes();
+        fs::write(
+            entry.join("device/vpd_pgb1"),
+            [0, 0xb1, 0, 0x3c, hi, lo, 0, 0],
+        )
+        .expect("vpd_pgb1");
         fs::write(entry.join("removable"), "0\n").expect("removable");
         fs::write(entry.join("ro"), "0\n").expect("ro");
         fs::write(entry.join("device/model"), "LOOP DISK\n").expect("model");
@@ -215,6 +227,7 @@ impl Env {
             sys: self.sys(),
             dev: PathBuf::from("/dev"),
             devices: Some(self.devices()),
+            virtualized: true,
         }
     }
 

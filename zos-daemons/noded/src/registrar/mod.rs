@@ -66,17 +66,17 @@ pub struct Settings {
 /// Why an attempt failed. Messages say what happened and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
-    #[error("the chain URL is not usable: {0}; fix tfchain= on the kernel command line")]
+    #[error("the chain URL is not usable; fix tfchain= on the kernel command line")]
     BadChainUrl(#[source] zos_chain::Error),
-    #[error("the chain is not reachable ({step}): {source}; check tfchain= and the network, noded retries")]
+    #[error("the chain is not reachable ({step}); check tfchain= and the network, noded retries")]
     Unreachable {
         step: &'static str,
         #[source]
         source: zos_chain::Error,
     },
     #[error(
-        "insufficient funds: the activation service could not fund the node account {account}: \
-         {source}; check activation= on the kernel command line or fund the account by hand"
+        "insufficient funds: the activation service could not fund the node account {account}; \
+         check activation= on the kernel command line or fund the account by hand"
     )]
     Activation {
         account: String,
@@ -94,8 +94,8 @@ pub enum RegisterError {
         seconds: u64,
     },
     #[error(
-        "insufficient funds for {step}: {source}; the activation service funds an account only \
-         while it is empty: fund the node account by hand"
+        "insufficient funds for {step}; the activation service funds an account only while it \
+         is empty: fund the node account by hand"
     )]
     Funds {
         step: &'static str,
@@ -117,7 +117,7 @@ pub enum RegisterError {
         registered_farm: u32,
         farmer_id: u32,
     },
-    #[error("the chain refused {step}: {source}{docs}")]
+    #[error("the chain refused {step}{docs}")]
     Refused {
         step: &'static str,
         #[source]
@@ -125,7 +125,19 @@ pub enum RegisterError {
         /// The runtime's documentation of the error, `" (...)"` or empty.
         docs: String,
     },
-    #[error("measuring the node failed: {0}")]
+    #[error(
+        "this node has {has}; TFChain requires at least {wants} (the chain refused create_node: \
+         {pallet}.{error}): {advice}; noded asks again every {retry_min} min"
+    )]
+    TooSmall {
+        has: String,
+        wants: &'static str,
+        advice: &'static str,
+        pallet: String,
+        error: String,
+        retry_min: u64,
+    },
+    #[error("measuring the node failed")]
     Capacity(#[from] CapacityError),
     #[error("measuring the node did not finish: {0}")]
     Measure(String),
@@ -153,6 +165,58 @@ impl RegisterError {
                     docs,
                 }
             }
+        }
+    }
+}
+
+/// How often a node the chain refused for its capacity asks again: storaged looks at the disks
+/// only at boot and memory does not grow, so only the chain's rules could change meanwhile.
+pub const CAPACITY_RETRY: Duration = Duration::from_secs(600);
+
+const SSD_ADVICE: &str = "add an empty SSD of at least 100 GiB (storaged makes it a pool; HDDs \
+     count as HRU, not SSD), or, in a VM, give the node a plain virtio disk of at least 100 GiB \
+     (disks of a VM count as SSD unless they report a rotation rate)";
+const MRU_ADVICE: &str = "give the node more memory (in a VM: raise its RAM)";
+const CRU_ADVICE: &str = "give the node a CPU (in a VM: at least one vCPU)";
+
+impl RegisterError {
+    /// A refusal of the node's capacity in the farmer's words: what the node has (`capacity`,
+    /// as sent), what the chain wants and what to do. Other errors are returned as they are.
+    pub fn in_words(self, capacity: &zos_bus::Capacity) -> Self {
+        let RegisterError::Refused {
+            source: zos_chain::Error::Module { pallet, error, .. },
+            ..
+        } = &self
+        else {
+            return self;
+        };
+        let (has, wants, advice) = match error.as_str() {
+            "InvalidSRUInput" | "InvalidSRU" => (
+                format!(
+                    "{} of SSD (and {} of HDD)",
+                    zos_base::human(capacity.sru),
+                    zos_base::human(capacity.hru)
+                ),
+                "100 GiB of SSD capacity",
+                SSD_ADVICE,
+            ),
+            "InvalidMRUInput" | "InvalidMRU" => (
+                format!("{} of memory", zos_base::human(capacity.mru)),
+                "2 GiB of memory",
+                MRU_ADVICE,
+            ),
+            "InvalidCRUInput" | "InvalidCRU" => {
+                (format!("{} CPUs", capacity.cru), "1 CPU", CRU_ADVICE)
+            }
+            _ => return self,
+        };
+        RegisterError::TooSmall {
+            has,
+            wants,
+            advice,
+            pallet: pallet.clone(),
+            error: error.clone(),
+            retry_min: CAPACITY_RETRY.as_secs() / 60,
         }
     }
 }
@@ -227,15 +291,19 @@ impl Registrar {
                     self.settings.recheck_interval
                 }
                 Err(error) => {
-                    let delay = backoff.next_delay();
+                    let delay = match error {
+                        RegisterError::TooSmall { .. } => CAPACITY_RETRY,
+                        _ => backoff.next_delay(),
+                    };
+                    let text = zos_base::report(&error);
                     tracing::error!(
                         farm_id,
                         retry_in_ms = delay.as_millis() as u64,
-                        "registration failed: {error}"
+                        "registration failed: {text}"
                     );
                     self.status.send_modify(|s| {
                         s.state = state::FAILED.into();
-                        s.error = error.to_string();
+                        s.error = text;
                     });
                     delay
                 }
@@ -272,8 +340,9 @@ impl Registrar {
         .await?;
         let existing = node::find_node(&chain, twin_id, farm_id).await?;
         let measured = self.measure().await?;
-        let (node_id, created) =
-            node::apply(&chain, &self.signer, farm_id, existing, &measured).await?;
+        let (node_id, created) = node::apply(&chain, &self.signer, farm_id, existing, &measured)
+            .await
+            .map_err(|e| e.in_words(&measured.capacity))?;
         Ok((chain, twin_id, node_id, created))
     }
 
@@ -296,7 +365,7 @@ impl Registrar {
         };
         if record::load(&self.settings.record_path).as_ref() != Some(&rec) {
             if let Err(error) = record::store(&self.settings.record_path, &rec) {
-                tracing::error!("{error}");
+                tracing::error!("{}", zos_base::Report(&error));
             }
         }
         // The console line first: whoever sees `registered` on the bus finds it printed.
@@ -454,9 +523,55 @@ mod tests {
             },
         );
         assert_eq!(
-            e.to_string(),
-            "the chain refused create_node: TfgridModule.InvalidSRU (sru too small)"
+            zos_base::report(&e),
+            "the chain refused create_node (sru too small): TfgridModule.InvalidSRU"
         );
+        // The same refusal with what the node offered: in the farmer's words.
+        let offered = zos_bus::Capacity {
+            cru: 2,
+            mru: 3 << 30,
+            sru: 0,
+            hru: 120 << 30,
+        };
+        let words = zos_base::report(&e.in_words(&offered));
+        assert!(
+            words.starts_with(
+                "this node has 0 B of SSD (and 120 GiB of HDD); TFChain requires at least 100 GiB \
+                 of SSD capacity (the chain refused create_node: TfgridModule.InvalidSRU): add an \
+                 empty SSD"
+            ),
+            "{words}"
+        );
+        assert!(words.ends_with("noded asks again every 10 min"), "{words}");
+        let mru = RegisterError::from_chain(
+            "create_node",
+            zos_chain::Error::Module {
+                pallet: "TfgridModule".into(),
+                error: "InvalidMRUInput".into(),
+                docs: String::new(),
+            },
+        )
+        .in_words(&zos_bus::Capacity {
+            mru: 1 << 30,
+            ..offered
+        });
+        assert!(
+            mru.to_string().starts_with(
+                "this node has 1 GiB of memory; TFChain requires at least 2 GiB of memory"
+            ),
+            "{mru}"
+        );
+        // Anything else is left as it was.
+        let other = RegisterError::from_chain(
+            "create_node",
+            zos_chain::Error::Module {
+                pallet: "TfgridModule".into(),
+                error: "NodeWithTwinIdExists".into(),
+                docs: String::new(),
+            },
+        )
+        .in_words(&offered);
+        assert!(matches!(other, RegisterError::Refused { .. }), "{other}");
         let e = RegisterError::FarmNotExists {
             farm_id: 7,
             url: "ws://127.0.0.1:8040".into(),

@@ -25,7 +25,7 @@ pub struct Record {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write the registration record {path}: {source}")]
+#[error("cannot write the registration record {path}")]
 pub struct RecordError {
     path: PathBuf,
     #[source]
