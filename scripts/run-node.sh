@@ -10,7 +10,8 @@
 # ws://10.0.2.100:9944 and http://10.0.2.101:8041/activation/activate. On exit the chain and the
 # service this script started are stopped (by pid).
 #
-# The node keeps its identity on out/run/ssd.raw (a sparse 120 GiB SSD: the runtime refuses nodes
+# The node keeps its identity on out/run/ssd.raw (a sparse 120 GiB plain virtio disk, as a
+# farmer's VM has; storaged counts it as an SSD in a VM. The runtime refuses nodes
 # with less than 100 GiB of SSD or 2 GiB of memory), so every `make run` boots the same node;
 # delete that file for a brand-new node. out/run/hdd.raw (a sparse 64 GiB spinning disk) is the
 # HDD capacity zdb namespaces live on. Extra kernel arguments: ZOS_CMDLINE="runmode=dev" make run
@@ -157,8 +158,8 @@ qemu-system-x86_64 \
     -nographic -serial mon:stdio \
     -chardev socket,id=shell,path="$run/shell.sock",server=on,wait=off -serial chardev:shell \
     -kernel "$image/vmlinux" -initrd "$image/initramfs.cpio.zst" -append "$cmdline" \
-    -drive file="$ssd",format=raw,if=none,id=ssd \
-    -device virtio-scsi-pci,id=scsi0 -device scsi-hd,drive=ssd,bus=scsi0.0,rotation_rate=1 \
+    -drive file="$ssd",format=raw,if=virtio \
+    -device virtio-scsi-pci,id=scsi0 \
     -drive file="$hdd",format=raw,if=none,id=hdd -device scsi-hd,drive=hdd,bus=scsi0.0,rotation_rate=7200 \
     -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$api_port-:2021,hostfwd=tcp:127.0.0.1:$zdb_port-:9900,guestfwd=tcp:$guest_chain-cmd:socat STDIO TCP:127.0.0.1:$chain_port,guestfwd=tcp:$guest_activation-cmd:socat STDIO TCP:127.0.0.1:$activation_port" \
     -device virtio-net-pci,netdev=n0 \

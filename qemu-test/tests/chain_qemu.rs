@@ -7,10 +7,13 @@
 //! `zosctl` binary (`make test-boot` builds it; else `cargo build -p zosctl`). The farmer's side
 //! (twin, farm) is done with the real `zosctl`, as a farmer would; the node registers itself.
 //!
-//! The VM has what the runtime requires of a node: more than 2 GiB of memory (3 GiB) and a
-//! non-rotational disk of at least 100 GiB (a sparse file on `scsi-hd rotation_rate=1`), plus a
-//! rotational one, a fixed NIC MAC and an SMBIOS baseboard serial, so every field of the node's
-//! record can be checked against what the VM was given. The VMs take turns through a lock.
+//! The VM has what the runtime requires of a node: more than 2 GiB of memory (3 GiB) and at
+//! least 100 GiB of SSD: a plain virtio disk (what a farmer's VM has; the kernel calls it
+//! rotational, storaged counts it as an SSD), plus a `scsi-hd rotation_rate=1` disk (SSD) and a
+//! `scsi-hd rotation_rate=7200` one (HDD), a fixed NIC MAC and an SMBIOS baseboard serial, so
+//! every field of the node's record can be checked against what the VM was given. A VM with
+//! only an HDD is refused by the chain, and noded says so in words. The VMs take turns through a
+//! lock.
 
 use std::time::{Duration, Instant};
 
@@ -34,8 +37,10 @@ const UPTIME_INTERVAL: &str = "10s";
 const CPUS: u32 = 2;
 const MEMORY_MB: u32 = 3072;
 /// At least 100 GiB of SSD, or the runtime refuses the node. Sparse: costs no host disk space
-/// beyond the cache filesystem the node writes on it.
+/// beyond the cache filesystem the node writes on it. A plain virtio disk.
 const SSD_BYTES: u64 = 120 << 30;
+/// A second SSD, on `scsi-hd rotation_rate=1`.
+const SCSI_SSD_BYTES: u64 = 8 << 30;
 const HDD_BYTES: u64 = 8 << 30;
 const MAC: &str = "52:54:00:5a:05:01";
 const BOARD_SERIAL: &str = "ZOS-TEST-1";
@@ -81,11 +86,12 @@ struct Machine {
     _dir: tempfile::TempDir,
 }
 
-/// A VM with the SSD (storaged puts the node's cache on its pool), the HDD, the
-/// MAC and the serial, on `grid`'s forwards, in farm `farm_id`, with the debug shell.
+/// A VM with the virtio SSD (storaged puts the node's cache on its pool), the SCSI SSD, the
+/// HDD, the MAC and the serial, on `grid`'s forwards, in farm `farm_id`, with the debug shell.
 fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
     let dir = tempfile::tempdir().unwrap();
     let ssd = Disk::create_sparse(&dir.path().join("ssd.raw"), SSD_BYTES).unwrap();
+    let scsi_ssd = Disk::create_sparse(&dir.path().join("scsi-ssd.raw"), SCSI_SSD_BYTES).unwrap();
     let hdd = Disk::create_sparse(&dir.path().join("hdd.raw"), HDD_BYTES).unwrap();
     let image = ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"));
     let api_port = free_port();
@@ -95,7 +101,8 @@ fn boot(grid: &LocalGrid, name: &str, farm_id: u32) -> Machine {
         .pvh(image)
         .cpus(CPUS)
         .memory_mb(MEMORY_MB)
-        .disk(ssd.path(), DiskKind::ScsiHd { rotation_rate: 1 })
+        .disk(ssd.path(), DiskKind::Virtio)
+        .disk(scsi_ssd.path(), DiskKind::ScsiHd { rotation_rate: 1 })
         .disk(
             hdd.path(),
             DiskKind::ScsiHd {
@@ -176,8 +183,21 @@ fn qemu_chain_registration() {
         node.resources.mru, mem_total,
         "MRU (guest MemTotal): {node:?}"
     );
-    assert_eq!(node.resources.sru, SSD_BYTES, "SRU (the SSD): {node:?}");
-    assert_eq!(node.resources.hru, HDD_BYTES, "HRU (the HDD): {node:?}");
+    // The virtio disk and the rotation_rate=1 disk are SSDs, the 7200 rpm one an HDD.
+    let classified = run_ok(
+        &mut shell,
+        "grep -E 'seek figures|disk classified' /var/log/zinit/storaged.log",
+    );
+    eprintln!("storaged's classification:\n{classified}");
+    assert_eq!(
+        node.resources.sru,
+        SSD_BYTES + SCSI_SSD_BYTES,
+        "SRU (the virtio and the rotation_rate=1 disks): {node:?}\n{classified}"
+    );
+    assert_eq!(
+        node.resources.hru, HDD_BYTES,
+        "HRU (the 7200 rpm disk): {node:?}\n{classified}"
+    );
     let zos = node
         .interfaces
         .iter()
@@ -518,4 +538,73 @@ fn qemu_deploy_volumes_and_zdb_report_reboot_cancel() {
         after.is_err(),
         "zdb still answers after its last namespace: {after:?}"
     );
+}
+
+/// A VM whose only disk is an HDD (`scsi-hd rotation_rate=7200`, 120 GiB): the chain refuses
+/// the node for its SSD capacity, and noded says in words, in its log and on the bus, what the
+/// node has, what the chain wants and what to do; it asks again only every 10 minutes.
+#[test]
+fn qemu_chain_hdd_only_node_is_refused_in_words() {
+    let _slot = vm_slot();
+    let grid = LocalGrid::start().unwrap_or_else(|e| panic!("{e}"));
+    let zosctl = grid.zosctl().unwrap_or_else(|e| panic!("{e}"));
+    let farm_id = zosctl.farmer("hdd-farm").unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let hdd = Disk::create_sparse(&dir.path().join("hdd.raw"), SSD_BYTES).unwrap();
+    let image = ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"));
+    let mut vm = Vm::builder()
+        .name("chain-hdd-only")
+        .pvh(image)
+        .cpus(CPUS)
+        .memory_mb(MEMORY_MB)
+        .disk(
+            hdd.path(),
+            DiskKind::ScsiHd {
+                rotation_rate: 7200,
+            },
+        )
+        .user_net(grid.user_net())
+        .extra_cmdline(&format!("runmode=dev {}", grid.cmdline(farm_id)))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_ready(BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut shell = vm.shell(SHELL_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let expected = "this node has 0 B of SSD (and 120 GiB of HDD); TFChain requires at least \
+                    100 GiB of SSD capacity";
+    let deadline = Instant::now() + REGISTER_TIMEOUT;
+    let log = loop {
+        let out = shell
+            .run("cat /var/log/zinit/noded.log")
+            .unwrap_or_else(|e| panic!("{e}"));
+        if out.stdout.contains(expected) {
+            break out.stdout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "noded's log never said {expected:?}:\n{}",
+            out.stdout
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let line = log
+        .lines()
+        .find(|l| l.contains(expected))
+        .unwrap_or_default();
+    eprintln!("noded: {line}");
+    assert!(line.contains("add an empty SSD"), "{line}");
+    assert!(line.contains("retry_in_ms=600000"), "{line}");
+    let classified = run_ok(
+        &mut shell,
+        "grep -E 'seek figures|disk classified' /var/log/zinit/storaged.log",
+    );
+    eprintln!("storaged's classification:\n{classified}");
+    let nodes = grid
+        .block_on(grid.client().nodes(None))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        nodes.is_empty(),
+        "the chain took an HDD-only node: {nodes:?}"
+    );
+    drop(shell);
 }
