@@ -142,10 +142,15 @@ struct NodeFiles {
 
 impl NodeFiles {
     async fn new(bus: &PrivateBus) -> NodeFiles {
+        NodeFiles::with_disks(bus, &[(SSD_BYTES, false)]).await
+    }
+
+    /// With storaged's pools on these `(bytes, rotational)` disks.
+    async fn with_disks(bus: &PrivateBus, disks: &[(u64, bool)]) -> NodeFiles {
         let dir = tempfile::tempdir().expect("temp dir");
         let sys = fixture_sys(dir.path());
         fs::create_dir_all(dir.path().join("dev")).expect("dev");
-        let storaged = Storaged::start(bus, &[(SSD_BYTES, false)]).await;
+        let storaged = Storaged::start(bus, disks).await;
         NodeFiles {
             _storaged: storaged,
             dir,
@@ -698,4 +703,40 @@ async fn chain_failures_are_reported_and_the_bus_keeps_serving() {
         proxy.capacity().await.expect("bus still serves").sru,
         SSD_BYTES
     );
+}
+
+/// Only an HDD (a 200 GiB rotational loop disk): the runtime refuses the node, and noded says in
+/// words what the node has, what the chain wants and what to do, on the bus and in its log, and
+/// asks again only every 10 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_hdd_only_node_is_refused_in_words() {
+    zos_testkit::logs::init("zos_chain=warn,zos_activation=info");
+    let local = LocalChain::start().await.expect("local chain (make deps)");
+    let chain = Chain::connect(&local.url()).await.expect("connect");
+    let activation = Activation::start(&local.url()).await;
+    let bus = PrivateBus::start().expect("private bus (make deps)");
+    let farm = alice_farm(&chain, "hdd-farm").await;
+    let files = NodeFiles::with_disks(&bus, &[(SSD_BYTES, true)]).await;
+    files.write_config(Some(farm), &local.url(), &activation.url);
+    let noded = Noded::start(&bus, &files, "hdd-only").await;
+    let proxy = proxy(&bus).await;
+    let status = wait_status(&proxy, &noded, REGISTER_TIMEOUT, "failure", |s| {
+        s.state == registration::FAILED
+    })
+    .await;
+    let words = "this node has 0 B of SSD (and 200 GiB of HDD); TFChain requires at least 100 GiB \
+                 of SSD capacity (the chain refused create_node: TfgridModule.InvalidSRUInput): \
+                 add an empty SSD";
+    assert!(status.error.starts_with(words), "{status:?}");
+    assert!(
+        status.error.ends_with("noded asks again every 10 min"),
+        "{status:?}"
+    );
+    let log = noded.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains(words))
+        .unwrap_or_else(|| panic!("no ERROR line with the words:\n{log}"));
+    assert!(line.contains("retry_in_ms=600000"), "{line}");
+    assert!(chain.nodes(None).await.expect("nodes").is_empty());
 }
