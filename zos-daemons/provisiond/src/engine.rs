@@ -474,13 +474,11 @@ impl Engine {
             }
         }
         // The new version with its results replaces the old one; removed workloads are gone.
-        let mut store = self.store.lock().await;
-        store.replace(&new)?;
-        for op in ops.iter().filter(|o| o.kind != OpKind::Remove) {
-            if let Some(w) = new.get(&op.name) {
-                store.record(new.contract_id, w)?;
-            }
-        }
+        let changed = ops
+            .iter()
+            .filter(|o| o.kind != OpKind::Remove)
+            .filter_map(|o| new.get(&o.name));
+        self.store.lock().await.replace(&new, changed)?;
         tracing::info!(
             contract = new.contract_id,
             version = new.version,

@@ -43,6 +43,40 @@ struct Args {
     /// Where the node API listens.
     #[arg(long, default_value = "0.0.0.0:2021")]
     listen: std::net::SocketAddr,
+    /// The zdb binary (default: the image's).
+    #[arg(long)]
+    zdb_binary: Option<PathBuf>,
+    /// The address zdb processes listen on (default: every address).
+    #[arg(long)]
+    zdb_listen: Option<std::net::IpAddr>,
+    /// The first zdb's port (default: zos's 9900).
+    #[arg(long)]
+    zdb_port: Option<u16>,
+    /// The init's control socket zdb processes are monitored through (default: the node's).
+    #[arg(long)]
+    init_socket: Option<PathBuf>,
+    /// The init's service directory (default: /etc/zinit).
+    #[arg(long)]
+    init_services: Option<PathBuf>,
+    /// Where the zdb processes' unix sockets go (default: /run/zdb).
+    #[arg(long)]
+    zdb_run_dir: Option<PathBuf>,
+}
+
+impl Args {
+    /// The node's zdb setup, with what the command line changes (tests run zdb on loopback
+    /// under their own init).
+    fn zdb(&self) -> ZdbSetup {
+        let node = ZdbSetup::node();
+        ZdbSetup {
+            binary: self.zdb_binary.clone().unwrap_or(node.binary),
+            listen: self.zdb_listen.unwrap_or(node.listen),
+            first_port: self.zdb_port.unwrap_or(node.first_port),
+            init_socket: self.init_socket.clone().unwrap_or(node.init_socket),
+            services: self.init_services.clone().unwrap_or(node.services),
+            run_dir: self.zdb_run_dir.clone().unwrap_or(node.run_dir),
+        }
+    }
 }
 
 #[tokio::main]
@@ -72,6 +106,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to the chain at {}", config.chain_url))?;
     let store = Store::open(&args.state)
         .with_context(|| format!("opening the state at {}", args.state.display()))?;
+    let zdb = args.zdb();
     let kyc = args
         .kyc_url
         .or_else(|| config.extra.get("kyc").cloned())
@@ -86,7 +121,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         conn.clone(),
         node_id,
         kyc,
-        ZdbSetup::node(),
+        zdb,
     );
     let again = engine.requeue_active().await?;
     tracing::info!(node_id, active = again, "provisiond ready");

@@ -251,16 +251,26 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces the deployment (an applied update: version, requirement, workloads) and drops
-    /// removed workloads, in one transaction.
-    pub fn replace(&mut self, deployment: &Deployment) -> Result<(), StoreError> {
-        let changed = self.db.execute(
+    /// Replaces the deployment (an applied update: version, requirement, workloads; removed
+    /// workloads are gone) and records the results of the `changed` workloads, in one
+    /// transaction: a kill between the two would leave the new version without its changes.
+    pub fn replace<'a>(
+        &mut self,
+        deployment: &Deployment,
+        changed: impl IntoIterator<Item = &'a Workload>,
+    ) -> Result<(), StoreError> {
+        let tx = self.db.transaction()?;
+        let updated = tx.execute(
             "UPDATE deployments SET body = ?2 WHERE contract_id = ?1",
             params![deployment.contract_id as i64, encode(deployment)?],
         )?;
-        if changed == 0 {
+        if updated == 0 {
             return Err(StoreError::NotFound(deployment.contract_id));
         }
+        for w in changed {
+            insert_change(&tx, deployment.contract_id, w)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

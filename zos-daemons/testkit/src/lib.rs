@@ -8,7 +8,7 @@
 //! - [`bus`]: a private busd broker;
 //! - [`disks`]: loop disks with a fixture sysfs and an in-process storaged;
 //! - [`node`]: a whole node in-process (chain, storaged, noded's service, our init for zdb) for
-//!   provisiond's engine and API.
+//!   provisiond's engine and API, or the provisiond binary.
 //!
 //! Test code: it panics with what is missing (root, `make deps`) rather than returning errors.
 //! Only `[dev-dependencies]` (and the benchmarks' examples) use it; it never ships in the image.
@@ -23,5 +23,5 @@ pub mod twins;
 
 pub use bus::PrivateBus;
 pub use chain::{LocalChain, LocalChainError, SPEC_SHA256, STAKING_POOL_ACCOUNT};
-pub use node::{free_port, workspace_binary, LocalNode};
+pub use node::{free_port, workspace_binary, LocalNode, Provisiond};
 pub use twins::{alice, fresh_ed25519, funded_twin, node_input, Twin, TFT};

@@ -8,6 +8,9 @@
 //! come from the workspace's target directory (`cargo build -p zos-init -p zdb`, which
 //! `cargo test --workspace` does).
 //!
+//! [`LocalNode::provisiond`] runs the real provisiond binary against the same node instead
+//! (its own process, killed by pid), for tests that kill it.
+//!
 //! Needs root (loop devices), chopsticks and busd (`make deps`); panics with what is missing.
 
 use std::path::{Path, PathBuf};
@@ -133,6 +136,73 @@ impl LocalNode {
         }
     }
 
+    /// The provisiond binary on this node's store, bus, chain and zdb setup, its node API on a
+    /// loopback port; returns once the API answers (the node registered, the store opened,
+    /// active deployments queued again). Its log goes to `provisiond.log` beside the store.
+    pub fn provisiond(&self) -> Provisiond {
+        let binary = workspace_binary("provisiond");
+        assert!(
+            binary.exists(),
+            "{} is missing: build it (cargo build -p provisiond)",
+            binary.display()
+        );
+        let dir = self.state.parent().expect("state directory");
+        let config = dir.join("node.json");
+        zos_env::NodeConfig::from_cmdline(&format!("tfchain={}", self.local.url()))
+            .expect("node configuration")
+            .store(&config)
+            .expect("writing the node configuration");
+        let port = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("provisiond.log"))
+            .expect("provisiond log");
+        let child = Command::new(&binary)
+            .env(zos_bus::BUS_ADDRESS_ENV, self.bus.address())
+            .env("RUST_LOG", "provisiond=info")
+            .arg("--state")
+            .arg(&self.state)
+            .arg("--node-config")
+            .arg(&config)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--zdb-binary")
+            .arg(&self.zdb.binary)
+            .arg("--zdb-listen")
+            .arg(self.zdb.listen.to_string())
+            .arg("--zdb-port")
+            .arg(self.zdb.first_port.to_string())
+            .arg("--init-socket")
+            .arg(&self.zdb.init_socket)
+            .arg("--init-services")
+            .arg(&self.zdb.services)
+            .arg("--zdb-run-dir")
+            .arg(&self.zdb.run_dir)
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn provisiond");
+        let mut process = Provisiond {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log: dir.join("provisiond.log"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("provisiond exited ({status}): {}", process.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "provisiond's API not up: {}",
+                process.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        process
+    }
+
     /// A bus connection for a client.
     pub async fn connect(&self) -> zbus::Connection {
         zos_bus::connect_to(self.bus.address()).await.expect("bus")
@@ -170,6 +240,43 @@ impl LocalNode {
             tokio::spawn(events::follow(engine.clone())),
         ];
         (engine, tasks)
+    }
+}
+
+/// The provisiond binary (see [`LocalNode::provisiond`]); killed with SIGKILL when dropped.
+#[derive(Debug)]
+pub struct Provisiond {
+    child: Child,
+    /// Its node API.
+    pub url: String,
+    log: PathBuf,
+}
+
+impl Provisiond {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, by pid (our own child), and waits for it to be gone.
+    pub fn kill9(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.wait();
+    }
+
+    /// The last lines of its log (all runs on this node), for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Provisiond {
+    fn drop(&mut self) {
+        self.kill9();
     }
 }
 
