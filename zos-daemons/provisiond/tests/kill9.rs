@@ -231,7 +231,9 @@ async fn provisiond_killed_at_random_points() {
                 if let Some(d) = get(&c, *id).await {
                     if d.version == want.version
                         && d.workloads.len() == want.workloads.len()
-                        && d.workloads.iter().all(|w| w.result.state == ResultState::Ok)
+                        && d.workloads
+                            .iter()
+                            .all(|w| w.result.state == ResultState::Ok)
                     {
                         ready.insert(*id, d);
                     }
@@ -301,14 +303,23 @@ async fn provisiond_killed_at_random_points() {
             .into_iter()
             .map(|v| v.name)
             .collect();
-        assert_eq!(vdisks, named("zmount"), "round {round} (seed {seed}): vdisks");
+        assert_eq!(
+            vdisks,
+            named("zmount"),
+            "round {round} (seed {seed}): vdisks"
+        );
         let zdb_volumes: Vec<_> = volumes
             .iter()
             .filter(|v| v.name.starts_with("zdb-"))
             .collect();
         let services: BTreeSet<String> = std::fs::read_dir(&node.zdb.services)
             .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().replace(".yaml", ""))
+            .map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .replace(".yaml", "")
+            })
             .collect();
         let mut namespaces = BTreeSet::new();
         for v in &zdb_volumes {
