@@ -128,6 +128,8 @@ async fn provisiond_killed_at_random_points() {
                         zdb("z", 64 * MIB, "user", "pw", false),
                     ],
                 );
+                // A node contract's hash is unique on the node.
+                d.description = format!("kill9 round {round}");
                 contract(&chain, &user, node_id, &mut d, &user.key).await;
                 let (c, body) = (c.clone(), d.clone());
                 let task = tokio::spawn(async move {
@@ -335,7 +337,17 @@ async fn provisiond_killed_at_random_points() {
                 node.zdb.run_dir.join(format!("{}.sock", v.name)),
                 settings.admin,
             );
-            for ns in admin.list().await.expect("NSLIST") {
+            let listed = admin.list().await.unwrap_or_else(|e| {
+                panic!(
+                    "round {round} (seed {seed}, {} killed after {delay:?}): zdb volume {} \
+                     (services {services:?}, want namespaces {:?}): {e:?}\n{}",
+                    names[phase],
+                    v.name,
+                    named("zdb"),
+                    p.log_tail()
+                )
+            });
+            for ns in listed {
                 assert!(
                     namespaces.insert(ns.clone()),
                     "round {round}: namespace {ns} twice"
