@@ -103,6 +103,9 @@ struct Svc {
     state: State,
     target: Target,
     pid: Option<Pid>,
+    /// The generation of its current process: unique in this supervisor's life, so a message
+    /// about an earlier process (its exit, its stop timeout) never acts on a later one, even
+    /// one of a service forgotten and monitored again under the same name.
     gen: u64,
     /// Not started automatically (finished oneshot, spawn failure) until `start`.
     hold: bool,
@@ -138,6 +141,8 @@ struct Supervisor {
     shutting: Option<Action>,
     done: Option<oneshot::Sender<Action>>,
     ready_printed: bool,
+    /// The last generation given to a process (see [`Svc::gen`]).
+    generations: u64,
 }
 
 /// Starts the supervisor with `services`; the receiver fires once a shutdown has stopped
@@ -158,6 +163,7 @@ pub fn start(
         shutting: None,
         done: Some(done_tx),
         ready_printed: false,
+        generations: 0,
     };
     tokio::spawn(async move {
         sup.schedule();
@@ -439,7 +445,8 @@ impl Supervisor {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        svc.gen += 1;
+        self.generations += 1;
+        svc.gen = self.generations;
         svc.restart_at = None;
         svc.stop_sent = false;
         let cfg = svc.cfg.clone();

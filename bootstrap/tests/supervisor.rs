@@ -240,6 +240,26 @@ fn stop_escalates_to_sigkill() {
 }
 
 #[test]
+fn a_stop_timeout_spares_the_process_of_a_service_monitored_again() {
+    // The timer of a stop outlives the service when it is forgotten; the process started
+    // after `monitor` under the same name is not the one it was meant for.
+    let init = Init::new(&[("again", "exec: sleep 1000\nshutdown_timeout: 1\n")]).start(&[]);
+    init.wait_state("again", "Running", 5 * S);
+    init.ok(&["stop", "again"]);
+    wait_for("again down", 5 * S, || init.status("again").1 == 0);
+    init.ok(&["forget", "again"]);
+    init.ok(&["monitor", "again"]);
+    init.wait_state("again", "Running", 5 * S);
+    let (_, pid, _) = init.status("again");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        init.status("again"),
+        ("Running".to_string(), pid, "Up".to_string())
+    );
+    assert!(!init.console_text().contains("sending SIGKILL"));
+}
+
+#[test]
 fn shutdown_in_reverse_dependency_order() {
     let init = Init::new(&[]);
     let out = init.path("stopped");

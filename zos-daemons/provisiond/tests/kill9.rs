@@ -98,6 +98,10 @@ async fn provisiond_killed_at_random_points() {
     let conn = node.connect().await;
     let storage = StorageProxy::new(&conn).await.unwrap();
     let mut p = node.provisiond();
+    let logs = |p: &zos_testkit::Provisiond| {
+        let init = node.init.as_ref().map(|i| i.log_tail()).unwrap_or_default();
+        format!("{}\n{init}", p.log_tail())
+    };
 
     // What the client knows was asked for: active deployments (last version) and cancelled ones.
     let mut model: BTreeMap<u64, Deployment> = BTreeMap::new();
@@ -229,16 +233,31 @@ async fn provisiond_killed_at_random_points() {
         let deadline = Instant::now() + WAIT;
         let stored: BTreeMap<u64, Deployment> = loop {
             let mut ready = BTreeMap::new();
+            let mut waiting = Vec::new();
             for (id, want) in &model {
-                if let Some(d) = get(&c, *id).await {
-                    if d.version == want.version
-                        && d.workloads.len() == want.workloads.len()
-                        && d.workloads
-                            .iter()
-                            .all(|w| w.result.state == ResultState::Ok)
+                match get(&c, *id).await {
+                    Some(d)
+                        if d.version == want.version
+                            && d.workloads.len() == want.workloads.len()
+                            && d.workloads
+                                .iter()
+                                .all(|w| w.result.state == ResultState::Ok) =>
                     {
                         ready.insert(*id, d);
                     }
+                    Some(d) => waiting.push(format!(
+                        "{id} v{} (want v{}): {:?}",
+                        d.version,
+                        want.version,
+                        d.workloads
+                            .iter()
+                            .map(|w| format!(
+                                "{} {:?} {}",
+                                w.name, w.result.state, w.result.message
+                            ))
+                            .collect::<Vec<_>>()
+                    )),
+                    None => waiting.push(format!("{id}: not on the node")),
                 }
             }
             let mut deleted = true;
@@ -254,9 +273,9 @@ async fn provisiond_killed_at_random_points() {
             }
             assert!(
                 Instant::now() < deadline,
-                "round {round} (seed {seed}, {} killed after {delay:?}): not converged: {ready:?}\n{}",
+                "round {round} (seed {seed}, {} killed after {delay:?}): not converged: {waiting:?}\n{}",
                 names[phase],
-                p.log_tail()
+                logs(&p)
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
@@ -344,7 +363,7 @@ async fn provisiond_killed_at_random_points() {
                     names[phase],
                     v.name,
                     named("zdb"),
-                    p.log_tail()
+                    logs(&p)
                 )
             });
             for ns in listed {

@@ -268,9 +268,7 @@ impl Provisiond {
 
     /// The last lines of its log (all runs on this node), for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail(&self.log, 40)
     }
 }
 
@@ -285,6 +283,7 @@ impl Drop for Provisiond {
 #[derive(Debug)]
 pub struct Supervisor {
     child: Child,
+    dir: PathBuf,
 }
 
 impl Supervisor {
@@ -318,11 +317,29 @@ impl Supervisor {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Supervisor { child }
+        Supervisor {
+            child,
+            dir: dir.to_path_buf(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The last lines of the init's console and of each service's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let mut files = vec![self.dir.join("init.log")];
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("log")) {
+            let mut logs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            logs.sort();
+            files.extend(logs);
+        }
+        files
+            .iter()
+            .map(|f| format!("== {}\n{}", f.display(), tail(f, 30)))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -343,6 +360,13 @@ impl Drop for Supervisor {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The last `n` lines of the text file `path` (empty if it cannot be read).
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A binary of the workspace, from the target directory this test or example runs from.
