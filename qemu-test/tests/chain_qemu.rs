@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use gridtypes::types::{Volume, ZMount, Zdb, ZdbResult};
 use gridtypes::{Deployment, ResultState, Workload, WorkloadData};
-use qemu_test::chain::LocalGrid;
+use qemu_test::chain::{LocalGrid, FUNDER};
 use qemu_test::scenario::{run_ok, BOOT_TIMEOUT, GIB, SHELL_TIMEOUT};
 use qemu_test::zinit;
 use qemu_test::{vm_slot, Disk, DiskKind, ImageDir, Shell, Vm};
@@ -549,6 +549,7 @@ fn qemu_chain_hdd_only_node_is_refused_in_words() {
     let grid = LocalGrid::start().unwrap_or_else(|e| panic!("{e}"));
     let zosctl = grid.zosctl().unwrap_or_else(|e| panic!("{e}"));
     let farm_id = zosctl.farmer("hdd-farm").unwrap_or_else(|e| panic!("{e}"));
+    let api_port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let hdd = Disk::create_sparse(&dir.path().join("hdd.raw"), SSD_BYTES).unwrap();
     let image = ImageDir::locate().pvh().unwrap_or_else(|e| panic!("{e}"));
@@ -563,7 +564,7 @@ fn qemu_chain_hdd_only_node_is_refused_in_words() {
                 rotation_rate: 7200,
             },
         )
-        .user_net(grid.user_net())
+        .user_net(grid.user_net().hostfwd(api_port, NODE_API_PORT))
         .extra_cmdline(&format!("runmode=dev {}", grid.cmdline(farm_id)))
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -606,5 +607,20 @@ fn qemu_chain_hdd_only_node_is_refused_in_words() {
         nodes.is_empty(),
         "the chain took an HDD-only node: {nodes:?}"
     );
+
+    // The farmer asks the node itself: its API answers before registration, with the words.
+    let api = format!("http://127.0.0.1:{api_port}");
+    let status = zosctl
+        .run(&["--key", FUNDER, "--node-url", &api, "node", "status"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("zosctl node status: {status}");
+    assert_eq!(status["registration"]["state"], "failed", "{status}");
+    assert!(
+        status["registration"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(expected)),
+        "{status}"
+    );
+    assert_eq!(status["serving_deployments"], false, "{status}");
     drop(shell);
 }

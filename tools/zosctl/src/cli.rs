@@ -165,6 +165,12 @@ pub enum NodeCommand {
         #[command(flatten)]
         caller: CallerArgs,
     },
+    /// What a node says about itself from its API (needs --node-url): its registration and,
+    /// when it is not registered, why, in words.
+    Status {
+        #[command(flatten)]
+        caller: CallerArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -670,6 +670,58 @@ pub fn changes(contract: u64, changes: &[Workload]) -> Output {
     }
 }
 
+/// What `zos.system.status` answers: noded's registration state and whether provisiond serves
+/// deployments yet.
+#[derive(Debug, Deserialize)]
+pub struct NodeStatus {
+    pub registration: Registration,
+    pub serving_deployments: bool,
+}
+
+/// The node's registration as noded reports it (ids are 0 until known; `error` says why the
+/// last attempt failed and what to do).
+#[derive(Debug, Deserialize)]
+pub struct Registration {
+    pub state: String,
+    pub node_id: u32,
+    pub twin_id: u32,
+    pub farm_id: u32,
+    pub error: String,
+}
+
+pub fn node_status(status: &NodeStatus, raw: Value) -> Output {
+    let r = &status.registration;
+    let id = |n: u32| {
+        if n == 0 {
+            "-".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    let mut fields = vec![
+        ("registration", r.state.clone()),
+        ("node", id(r.node_id)),
+        ("farm", id(r.farm_id)),
+        ("twin", id(r.twin_id)),
+    ];
+    if !r.error.is_empty() {
+        fields.push(("why", r.error.clone()));
+    }
+    fields.push((
+        "deployments",
+        if status.serving_deployments {
+            "served".into()
+        } else {
+            "not served until the node is registered".into()
+        },
+    ));
+    Output {
+        human: Human::Fields(fields),
+        json: raw,
+        failure: None,
+    }
+}
+
 /// What `zos.statistics.get` answers: the node's capacity and how much of it is used.
 #[derive(Debug, Deserialize)]
 pub struct Statistics {

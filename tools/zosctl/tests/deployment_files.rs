@@ -262,6 +262,7 @@ fn node_commands_need_a_node_url() {
     );
     for args in [
         vec!["node", "stats", "1"],
+        vec!["node", "status"],
         vec!["deployment", "list"],
         vec!["deployment", "get", "1"],
         vec!["deployment", "get", "--contract", "1"],

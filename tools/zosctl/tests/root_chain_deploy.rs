@@ -197,6 +197,15 @@ async fn root_local_chain_deploy_get_list_changes_stats_and_cancel() {
             .eq(["total", "4", "8.0", "GiB", "16.0", "GiB", "0", "B", "0"])),
         "{table}{err}"
     );
+    let status = z.ok_json(&["node", "status"]).await;
+    assert_eq!(status["registration"]["state"], "registered", "{status}");
+    assert_eq!(status["registration"]["node_id"], node_id, "{status}");
+    assert_eq!(status["serving_deployments"], true, "{status}");
+    let (ok, text, err) = z.run(&["node", "status"]).await;
+    assert!(
+        ok && text.contains("deployments") && text.contains("served"),
+        "{text}{err}"
+    );
 
     // A deployment the node refuses (more than the pool): its contract is canceled at once.
     let huge = write(

@@ -3,9 +3,14 @@
 //! questions are answered from the daemons that own them, over the bus. Twin keys for request
 //! signatures come from the chain ([`ChainKeys`], cached with the engine's key cache).
 //!
+//! The API is served from provisiond's start, before the node is registered, so that a farmer
+//! can ask an unregistered node why (`zos.system.status`: noded's registration state and its
+//! reason in words); commands that need the engine answer "unavailable" with that reason until
+//! [`Api::provision_with`] hands it over.
+//!
 //! Owns only the mapping from commands to calls and the JSON shapes of the answers.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use gridtypes::Deployment;
@@ -15,7 +20,7 @@ use zbus::Connection;
 use zos_api::{ApiError, Caller, Handler, KeyError, KeyLookup};
 use zos_bus::{NodeProxy, StorageProxy};
 
-use crate::chain::CheckError;
+use crate::chain::{ChainView, CheckError};
 use crate::engine::{Engine, EngineError};
 
 /// The workload types this node provisions (`zos.system.node_features_get`).
@@ -25,13 +30,31 @@ const BUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Api {
-    engine: Arc<Engine>,
+    /// Set once the node is registered (the engine serves that node's contracts).
+    engine: OnceLock<Arc<Engine>>,
     bus: Connection,
 }
 
 impl Api {
-    pub fn new(engine: Arc<Engine>, bus: Connection) -> Self {
-        Api { engine, bus }
+    /// An API that answers the node's own questions now and deployments once
+    /// [`Api::provision_with`] gives it the engine.
+    pub fn new(bus: Connection) -> Self {
+        Api {
+            engine: OnceLock::new(),
+            bus,
+        }
+    }
+
+    /// An API with its engine from the start.
+    pub fn with_engine(engine: Arc<Engine>, bus: Connection) -> Self {
+        let api = Api::new(bus);
+        api.provision_with(engine);
+        api
+    }
+
+    /// Serves deployments with `engine` from now on (a second engine is ignored).
+    pub fn provision_with(&self, engine: Arc<Engine>) {
+        let _ = self.engine.set(engine);
     }
 }
 
@@ -78,27 +101,34 @@ impl Handler for Api {
         match command {
             "zos.deployment.deploy" => {
                 let d: Deployment = arg(data)?;
-                self.engine.deploy(twin, d).await?;
+                self.engine().await?.deploy(twin, d).await?;
                 Ok(Value::Null)
             }
             "zos.deployment.update" => {
                 let d: Deployment = arg(data)?;
-                self.engine.update(twin, d).await?;
+                self.engine().await?.update(twin, d).await?;
                 Ok(Value::Null)
             }
             "zos.deployment.get" => {
                 let a: ContractArg = arg(data)?;
-                to_json(&self.engine.get(twin, a.contract_id).await?)
+                to_json(&self.engine().await?.get(twin, a.contract_id).await?)
             }
-            "zos.deployment.list" => to_json(&self.engine.list(twin).await?),
+            "zos.deployment.list" => to_json(&self.engine().await?.list(twin).await?),
             "zos.deployment.changes" => {
                 let a: ContractArg = arg(data)?;
-                to_json(&self.engine.changes(twin, a.contract_id).await?)
+                to_json(&self.engine().await?.changes(twin, a.contract_id).await?)
             }
             "zos.deployment.delete" => Err(ApiError::BadRequest(
                 "deletion over the api is disabled, please cancel your contract instead".into(),
             )),
             "zos.statistics.get" => self.statistics().await,
+            "zos.system.status" => {
+                let registration = self.registration().await?;
+                Ok(json!({
+                    "registration": registration,
+                    "serving_deployments": self.engine.get().is_some(),
+                }))
+            }
             "zos.system.version" => {
                 let version = self
                     .node()
@@ -161,11 +191,34 @@ impl Api {
             .map_err(|e| bus_error("noded", e))
     }
 
+    async fn registration(&self) -> Result<zos_bus::RegistrationStatus, ApiError> {
+        self.node()
+            .await?
+            .registration()
+            .await
+            .map_err(|e| bus_error("noded", e))
+    }
+
+    /// The engine, or why there is none yet: the node is not registered (noded's words).
+    async fn engine(&self) -> Result<&Arc<Engine>, ApiError> {
+        if let Some(engine) = self.engine.get() {
+            return Ok(engine);
+        }
+        let why = match self.registration().await {
+            Ok(r) if !r.error.is_empty() => format!("{}: {}", r.state, r.error),
+            Ok(r) => r.state,
+            Err(_) => "noded does not answer".into(),
+        };
+        Err(ApiError::NotReady(format!(
+            "this node does not serve deployments until it is registered (registration {why})"
+        )))
+    }
+
     /// zos's statistics (see [`crate::capacity`]).
     async fn statistics(&self) -> Result<Value, ApiError> {
-        let active = self.engine.active().await?;
-        let stats = self
-            .engine
+        let engine = self.engine().await?;
+        let active = engine.active().await?;
+        let stats = engine
             .capacity()
             .statistics(&active)
             .await
@@ -191,22 +244,23 @@ fn hypervisor(manufacturer: &str, product: &str) -> &'static str {
     }
 }
 
-/// Twin keys for request signatures, from the chain (cached by the engine's chain view).
+/// Twin keys for request signatures, from the chain (cached in the chain view, which the
+/// engine shares).
 #[derive(Debug)]
 pub struct ChainKeys {
-    engine: Arc<Engine>,
+    chain: ChainView,
 }
 
 impl ChainKeys {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        ChainKeys { engine }
+    pub fn new(chain: ChainView) -> Self {
+        ChainKeys { chain }
     }
 }
 
 #[async_trait]
 impl KeyLookup for ChainKeys {
     async fn public_key(&self, twin_id: u32) -> Result<Option<[u8; 32]>, KeyError> {
-        match self.engine.chain().twin_keys(&[twin_id]).await {
+        match self.chain.twin_keys(&[twin_id]).await {
             Ok(keys) => Ok(keys
                 .get(&twin_id)
                 .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())),

@@ -4,7 +4,7 @@
 //! reports) are signed by noded, which owns the node's key.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gridtypes::Deployment;
@@ -39,17 +39,21 @@ pub enum CheckError {
     Deployment(String),
 }
 
-#[derive(Debug)]
+/// Twin id → public key, and when it was read.
+type KeyCache = HashMap<u32, (Vec<u8>, Instant)>;
+
+/// Clones share the key cache (the engine and the node API's signature checks use one).
+#[derive(Debug, Clone)]
 pub struct ChainView {
     chain: Chain,
-    keys: Mutex<HashMap<u32, (Vec<u8>, Instant)>>,
+    keys: Arc<Mutex<KeyCache>>,
 }
 
 impl ChainView {
     pub fn new(chain: Chain) -> Self {
         ChainView {
             chain,
-            keys: Mutex::new(HashMap::new()),
+            keys: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 

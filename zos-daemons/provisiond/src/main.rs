@@ -1,7 +1,8 @@
-//! provisiond's entry point: wait for the node to be registered (its node id names the
-//! contracts it serves), open the store, provision again what was active, then run the job loop,
-//! follow the chain's events and reconcile, serve the node API, until SIGTERM/SIGINT (exit 0) or until the bus
-//! connection closes (exit 1, so the init restarts it).
+//! provisiond's entry point: serve the node API (its own questions at once: why the node is not
+//! registered yet, for one), wait for the node to be registered (its node id names the
+//! contracts it serves), open the store, provision again what was active, then run the job
+//! loop, follow the chain's events and reconcile, and serve deployments, until SIGTERM/SIGINT
+//! (exit 0) or until the bus connection closes (exit 1, so the init restarts it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,13 +98,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to the bus at {address}"))?;
 
+    let chain = ChainView::new(
+        zos_chain::Chain::connect(&config.chain_url)
+            .await
+            .with_context(|| format!("connecting to the chain at {}", config.chain_url))?,
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let api = Arc::new(Api::new(conn.clone()));
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(zos_api::serve(
+        listener,
+        zos_api::ServerConfig::default(),
+        Arc::new(ChainKeys::new(chain.clone())),
+        api.clone(),
+        std::future::pending(),
+    ));
+
     let node_id = tokio::select! {
         id = registered_node(&conn) => id?,
         _ = stop.recv() => return Ok(()),
     };
-    let chain = zos_chain::Chain::connect(&config.chain_url)
-        .await
-        .with_context(|| format!("connecting to the chain at {}", config.chain_url))?;
     let store = Store::open(&args.state)
         .with_context(|| format!("opening the state at {}", args.state.display()))?;
     let zdb = args.zdb();
@@ -115,28 +131,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if kyc.is_some() {
         tracing::info!("KYC gate on: deployments need a verified twin");
     }
-    let engine = Engine::new(
-        store,
-        ChainView::new(chain),
-        conn.clone(),
-        node_id,
-        kyc,
-        zdb,
-    );
+    let engine = Engine::new(store, chain, conn.clone(), node_id, kyc, zdb);
     let again = engine.requeue_active().await?;
     tracing::info!(node_id, active = again, "provisiond ready");
-
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(zos_api::serve(
-        listener,
-        zos_api::ServerConfig::default(),
-        Arc::new(ChainKeys::new(engine.clone())),
-        Arc::new(Api::new(engine.clone(), conn.clone())),
-        std::future::pending(),
-    ));
+    api.provision_with(engine.clone());
     tasks.spawn(engine.clone().run());
     tasks.spawn(events::follow(engine.clone()));
     tasks.spawn(events::keep_reconciling(engine.clone()));

@@ -47,7 +47,7 @@ pub struct LocalNode {
     /// Where provisiond runs zdb processes (under [`LocalNode::init`] when there are HDDs).
     pub zdb: ZdbSetup,
     _services: Vec<zbus::Connection>,
-    _status: watch::Sender<RegistrationStatus>,
+    status: watch::Sender<RegistrationStatus>,
     /// Stopped before the disks go (fields drop in order).
     pub init: Option<Supervisor>,
     _env: Env,
@@ -128,7 +128,7 @@ impl LocalNode {
             bus,
             zdb,
             _services: vec![storaged, noded],
-            _status: status,
+            status,
             init,
             _env: env,
             _dir: dir,
@@ -137,9 +137,17 @@ impl LocalNode {
     }
 
     /// The provisiond binary on this node's store, bus, chain and zdb setup, its node API on a
-    /// loopback port; returns once the API answers (the node registered, the store opened,
-    /// active deployments queued again). Its log goes to `provisiond.log` beside the store.
+    /// loopback port; returns once it serves deployments (see [`Provisiond::wait_serving`]).
+    /// Its log goes to `provisiond.log` beside the store.
     pub fn provisiond(&self) -> Provisiond {
+        let mut process = self.provisiond_starting();
+        process.wait_serving();
+        process
+    }
+
+    /// [`LocalNode::provisiond`] that returns as soon as its node API accepts connections,
+    /// before it may serve deployments (an unregistered node answers its own questions only).
+    pub fn provisiond_starting(&self) -> Provisiond {
         let binary = workspace_binary("provisiond");
         assert!(
             binary.exists(),
@@ -153,10 +161,12 @@ impl LocalNode {
             .store(&config)
             .expect("writing the node configuration");
         let port = free_port();
+        let log_path = dir.join("provisiond.log");
+        let ready_before = ready_lines(&log_path);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("provisiond.log"))
+            .open(&log_path)
             .expect("provisiond log");
         let child = Command::new(&binary)
             .env(zos_bus::BUS_ADDRESS_ENV, self.bus.address())
@@ -186,7 +196,8 @@ impl LocalNode {
         let mut process = Provisiond {
             child,
             url: format!("http://127.0.0.1:{port}"),
-            log: dir.join("provisiond.log"),
+            ready_before,
+            log: log_path,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -203,6 +214,12 @@ impl LocalNode {
         process
     }
 
+    /// What noded's service says about the registration from now on (the node starts
+    /// registered).
+    pub fn set_registration(&self, status: RegistrationStatus) {
+        self.status.send_replace(status);
+    }
+
     /// A bus connection for a client.
     pub async fn connect(&self) -> zbus::Connection {
         zos_bus::connect_to(self.bus.address()).await.expect("bus")
@@ -217,8 +234,8 @@ impl LocalNode {
         tokio::spawn(zos_api::serve(
             listener,
             zos_api::ServerConfig::default(),
-            Arc::new(ChainKeys::new(engine.clone())),
-            Arc::new(Api::new(engine, self.connect().await)),
+            Arc::new(ChainKeys::new(engine.chain().clone())),
+            Arc::new(Api::with_engine(engine, self.connect().await)),
             std::future::pending(),
         ));
         url
@@ -250,6 +267,8 @@ pub struct Provisiond {
     /// Its node API.
     pub url: String,
     log: PathBuf,
+    /// How many `provisiond ready` lines the log had before this run.
+    ready_before: usize,
 }
 
 impl Provisiond {
@@ -264,6 +283,23 @@ impl Provisiond {
             nix::sys::signal::Signal::SIGKILL,
         );
         let _ = self.child.wait();
+    }
+
+    /// Returns once this run serves deployments (the node registered, the store opened, active
+    /// deployments queued again: its log says `provisiond ready`).
+    pub fn wait_serving(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ready_lines(&self.log) == self.ready_before {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("provisiond exited ({status}): {}", self.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "provisiond does not serve deployments: {}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The last lines of its log (all runs on this node), for failure messages.
@@ -360,6 +396,14 @@ impl Drop for Supervisor {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How many times provisiond's log at `path` says it is ready (one per run).
+fn ready_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .matches("provisiond ready")
+        .count()
 }
 
 /// The last `n` lines of the text file `path` (empty if it cannot be read).

@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Node(NodeCommand::Stats { node, caller }) => {
             node::stats(&ctx, node.get(), &caller).await
         }
+        Command::Node(NodeCommand::Status { caller }) => node::status(&ctx, &caller).await,
         Command::Contract(ContractCommand::CreateNode {
             node,
             hash,

@@ -1,9 +1,10 @@
-//! `zosctl node`: list registered nodes (all or per farm), show one, ask one for its statistics.
+//! `zosctl node`: list registered nodes (all or per farm), show one, ask one for its statistics
+//! or its status.
 
 use super::Ctx;
 use crate::cli::CallerArgs;
 use crate::error::CliError;
-use crate::output::{self, Output, Statistics};
+use crate::output::{self, NodeStatus, Output, Statistics};
 
 pub async fn list(ctx: &Ctx, farm: Option<u32>) -> Result<Output, CliError> {
     let chain = ctx.chain("list the nodes").await?;
@@ -36,4 +37,17 @@ pub async fn stats(ctx: &Ctx, id: u32, caller: &CallerArgs) -> Result<Output, Cl
         reason: format!("unexpected statistics: {e}", e = zos_base::Report(&e)),
     })?;
     Ok(output::stats(id, &stats, raw))
+}
+
+pub async fn status(ctx: &Ctx, caller: &CallerArgs) -> Result<Output, CliError> {
+    let url = ctx.node_url()?;
+    let raw: serde_json::Value = ctx
+        .node_call("zos.system.status", serde_json::Value::Null, caller)
+        .await?;
+    let status: NodeStatus =
+        serde_json::from_value(raw.clone()).map_err(|e| CliError::NodeApi {
+            url: url.to_string(),
+            reason: format!("unexpected status: {e}", e = zos_base::Report(&e)),
+        })?;
+    Ok(output::node_status(&status, raw))
 }

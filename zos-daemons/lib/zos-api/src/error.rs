@@ -30,9 +30,14 @@ pub enum ApiError {
     /// The caller sent more requests than the node remembers per twin: 429 `too_many_requests`.
     #[error("too many requests: {0}")]
     TooManyRequests(String),
-    /// The node cannot take the request now (e.g. the replay cache is full): 503 `unavailable`.
+    /// The node cannot take the request now (e.g. the replay cache is full): 503 `unavailable`;
+    /// what failed inside is for the node's log only.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The node does not serve this yet, for a reason the caller may read (it is not
+    /// registered, and why): 503 `unavailable`, with the message.
+    #[error("not ready: {0}")]
+    NotReady(String),
     /// The node failed: 500 `internal`.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,7 +59,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::TooManyRequests(_) => "too_many_requests",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -69,7 +74,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::TooManyRequests(_) => 429,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => 503,
             ApiError::Internal(_) => 500,
         }
     }
@@ -85,6 +90,7 @@ impl ApiError {
             | ApiError::PayloadTooLarge(m)
             | ApiError::TooManyRequests(m)
             | ApiError::Unavailable(m)
+            | ApiError::NotReady(m)
             | ApiError::Internal(m) => m,
         }
     }
@@ -98,6 +104,7 @@ mod tests {
     fn codes_and_statuses_match_the_protocol() {
         let cases = [
             (ApiError::BadRequest("m".into()), "bad_request", 400),
+            (ApiError::NotReady("m".into()), "unavailable", 503),
             (ApiError::Unauthorized("m".into()), "unauthorized", 401),
             (ApiError::Forbidden("m".into()), "forbidden", 403),
             (ApiError::NotFound("m".into()), "not_found", 404),
