@@ -5,7 +5,9 @@
 //! them; bad requests change nothing;
 //! consumption reaches the chain; a restart provisions again without changes; cancelling the
 //! contract removes everything. A second test does the same for zdb namespaces on two HDD
-//! pools, with zdb processes under our init.
+//! pools, with zdb processes under our init. A third runs the grace period as the chain does:
+//! the owner runs out of funds, billing starts the grace period, the node pauses; funds come
+//! back, billing ends it, the node resumes.
 
 use std::time::{Duration, Instant};
 
@@ -753,4 +755,115 @@ async fn zdb_namespaces_one_process_per_hdd_pool() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(services.is_empty(), "{services:?}");
+}
+
+/// The grace period as the chain runs it: the owner of a contract spends everything, the
+/// runtime's billing finds the funds short and puts the contract in its grace period
+/// (`ContractGracePeriodStarted`); the node pauses its workloads (the zdb namespace is frozen,
+/// its data and the volume stay); funds come back, billing ends the grace period
+/// (`ContractGracePeriodEnded`) and the workloads run again. Offchain workers do not run on the
+/// local chain, so the test bills (`bill_contract_for_block`, as the workers would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grace_period_pauses_until_funds_come_back() {
+    zos_testkit::logs::init("provisiond=info,noded=info,zos_chain=warn");
+    const MIB: u64 = 1 << 20;
+    let node = LocalNode::with_hdds(8 * GIB, &[2 * GIB]).await;
+    let (chain, node_id) = (node.chain.clone(), node.node_id);
+    let user = funded_twin(&chain, 12).await;
+    let (engine, _tasks) = node.engine().await;
+    let alice = zos_chain::Signer::sr25519_from_uri("//Alice").unwrap();
+
+    let mut d = deployment(
+        user.id,
+        vec![volume("data", GIB), zdb("z", 64 * MIB, "user", "pw", false)],
+    );
+    contract(&chain, &user, node_id, &mut d, &user.key).await;
+    engine.deploy(user.id, d.clone()).await.expect("deploy");
+    let d = wait_states(&engine, user.id, d.contract_id, ResultState::Ok).await;
+    let z = zdb_result(&d, "z");
+    zdb_session(z.port, &z.namespace, Some("pw"), |con| {
+        redis::cmd("SET").arg("kept").arg("before").query::<()>(con)
+    })
+    .expect("write");
+    // Billing needs the consumption on chain.
+    let start = Instant::now();
+    while chain
+        .contract_resources(d.contract_id)
+        .await
+        .unwrap()
+        .is_none_or(|u| u.sru != GIB)
+    {
+        assert!(start.elapsed() < WAIT, "consumption not on chain");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Bills until the contract is in `want` on chain; the bills it took.
+    let bill_until = |want: fn(&zos_chain::ContractState) -> bool| {
+        let (chain, alice) = (chain.clone(), alice.clone());
+        async move {
+            let start = Instant::now();
+            let mut bills = 0;
+            loop {
+                let state = chain
+                    .contract(d.contract_id)
+                    .await
+                    .unwrap()
+                    .expect("contract")
+                    .state;
+                if want(&state) {
+                    return bills;
+                }
+                assert!(start.elapsed() < WAIT, "contract stays {state:?}");
+                chain
+                    .bill_contract_for_block(&alice, d.contract_id)
+                    .await
+                    .expect("bill");
+                bills += 1;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+
+    // The owner spends everything: the next bill finds the funds short.
+    chain
+        .transfer_all(&user.signer, &alice.account_id(), true)
+        .await
+        .expect("transfer all");
+    let bills = bill_until(|s| matches!(s, zos_chain::ContractState::GracePeriod(_))).await;
+    eprintln!("grace period after {bills} bill(s)");
+    wait_states(&engine, user.id, d.contract_id, ResultState::Paused).await;
+    let frozen = zdb_session(z.port, &z.namespace, Some("pw"), |con| {
+        redis::cmd("SET").arg("kept").arg("during").query::<()>(con)
+    })
+    .expect_err("a namespace in grace takes no writes");
+    assert!(zdb_error(&frozen).contains("frozen"), "{frozen}");
+    let conn = node.connect().await;
+    let storage = StorageProxy::new(&conn).await.unwrap();
+    assert!(
+        storage
+            .volumes()
+            .await
+            .unwrap()
+            .iter()
+            .any(|v| v.name == format!("{}-{}-data", user.id, d.contract_id)),
+        "the volume stays in grace"
+    );
+
+    // Funds come back: billing ends the grace period, the workloads run again.
+    chain
+        .transfer_keep_alive(&alice, &user.signer.account_id(), 100 * zos_testkit::TFT)
+        .await
+        .expect("refund");
+    let bills = bill_until(|s| matches!(s, zos_chain::ContractState::Created)).await;
+    eprintln!("grace period ended after {bills} bill(s)");
+    wait_states(&engine, user.id, d.contract_id, ResultState::Ok).await;
+    let kept: Vec<u8> = zdb_session(z.port, &z.namespace, Some("pw"), |con| {
+        redis::cmd("GET").arg("kept").query(con)
+    })
+    .expect("read after the grace period");
+    assert_eq!(kept, b"before", "the data outlives the grace period");
+    zdb_session(z.port, &z.namespace, Some("pw"), |con| {
+        redis::cmd("SET").arg("kept").arg("after").query::<()>(con)
+    })
+    .expect("writes after the grace period");
 }

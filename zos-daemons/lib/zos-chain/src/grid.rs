@@ -206,6 +206,24 @@ impl Chain {
             .await
     }
 
+    /// Transfers everything the sender can spend, fees accounted by the runtime
+    /// (`transfer_all`); with `keep_alive` the existential deposit stays.
+    pub async fn transfer_all(
+        &self,
+        signer: &Signer,
+        dest: &AccountId32,
+        keep_alive: bool,
+    ) -> Result<TxOutcome, Error> {
+        let dest = Value::unnamed_variant("Id", [bytes(dest.0)]);
+        self.submit(
+            signer,
+            "Balances",
+            "transfer_all",
+            vec![("dest", dest), ("keep_alive", Value::bool(keep_alive))],
+        )
+        .await
+    }
+
     async fn transfer(
         &self,
         signer: &Signer,
