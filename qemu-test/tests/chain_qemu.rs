@@ -621,6 +621,7 @@ fn qemu_chain_hdd_only_node_is_refused_in_words() {
             .is_some_and(|e| e.contains(expected)),
         "{status}"
     );
+    assert_eq!(status["registration"]["farm_id"], farm_id, "{status}");
     assert_eq!(status["serving_deployments"], false, "{status}");
     drop(shell);
 }

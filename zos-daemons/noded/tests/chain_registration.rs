@@ -732,6 +732,7 @@ async fn chain_hdd_only_node_is_refused_in_words() {
         status.error.ends_with("noded asks again every 10 min"),
         "{status:?}"
     );
+    assert_eq!(status.farm_id, farm, "the farm it asks to join");
     let log = noded.log();
     let line = log
         .lines()

@@ -303,6 +303,8 @@ impl Registrar {
                     );
                     self.status.send_modify(|s| {
                         s.state = state::FAILED.into();
+                        // The farm it asks to join, so a farmer sees which one.
+                        s.farm_id = farm_id;
                         s.error = text;
                     });
                     delay
