@@ -96,7 +96,12 @@ impl StoreUrl {
 
     /// The URL without its password (what a `.fl` route keeps, as rfs strips it by default).
     pub fn without_password(&self) -> String {
+        let start = scheme_len(self.scheme) + 3;
         match self.password {
+            // No user either: no `@`.
+            Some((a, b)) if a - 1 == start => {
+                format!("{}{}", &self.raw[..start], &self.raw[b + 1..])
+            }
             Some((a, b)) => format!("{}{}", &self.raw[..a - 1], &self.raw[b..]),
             None => self.raw.clone(),
         }
@@ -331,6 +336,9 @@ mod tests {
         assert_eq!(url.to_string(), "zdb://user:***@127.0.0.1:9900/ns");
         assert!(!format!("{url:?}").contains("s3cret"));
         assert_eq!(url.without_password(), "zdb://user@127.0.0.1:9900/ns");
+        let anonymous = StoreUrl::parse("zdb://:pw@h:1/ns").unwrap();
+        assert_eq!(anonymous.without_password(), "zdb://h:1/ns");
+        assert_eq!(anonymous.to_string(), "zdb://:***@h:1/ns");
         assert_eq!(url.password(), Some("s3cret"));
         assert_eq!(url.user(), Some("user"));
         assert_eq!(url.host(), "127.0.0.1");
