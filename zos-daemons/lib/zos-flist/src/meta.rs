@@ -61,7 +61,7 @@ const ENTRY_COLUMNS: &str = "i.ino, i.parent, i.name, i.size, i.uid, i.gid, i.mo
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
-    #[error("cannot open flist {path}: {source}")]
+    #[error("cannot open flist {path}")]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
@@ -70,7 +70,7 @@ pub enum MetaError {
     NotAnFlist { path: PathBuf, reason: String },
     #[error("the flist is damaged: {0}")]
     Corrupt(String),
-    #[error("cannot read the flist: {0}")]
+    #[error("cannot read the flist")]
     Sql(#[from] rusqlite::Error),
     #[error("{path:?} is not in the flist")]
     NotFound { path: String },
@@ -80,7 +80,7 @@ pub enum MetaError {
     NotAFile { path: String },
     #[error("invalid path {path:?}: {reason}")]
     BadPath { path: String, reason: &'static str },
-    #[error("cannot write flist {path}: {source}")]
+    #[error("cannot write flist {path}")]
     Create {
         path: PathBuf,
         source: std::io::Error,

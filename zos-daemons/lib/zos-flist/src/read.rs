@@ -23,7 +23,7 @@ pub enum ReadError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot write the file's bytes: {0}")]
+    #[error("cannot write the file's bytes")]
     Write(#[source] std::io::Error),
 }
 

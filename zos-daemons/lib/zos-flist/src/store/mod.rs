@@ -18,7 +18,7 @@ use crate::meta::Route;
 pub enum StoreError {
     #[error("invalid store URL {url}: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error("store {url}: {source}")]
+    #[error("store {url}")]
     Io {
         url: StoreUrl,
         source: std::io::Error,
@@ -284,7 +284,7 @@ impl Router {
                     }
                 },
                 Ok(None) => reasons.push(format!("{}: not there", store.url())),
-                Err(e) => reasons.push(e.to_string()),
+                Err(e) => reasons.push(zos_base::report(&e)),
             }
         }
         if reasons.is_empty() {
