@@ -304,7 +304,7 @@ impl Router {
 pub fn parse_spec(spec: &str) -> Result<(u8, u8, StoreUrl), StoreError> {
     let range = spec
         .split_once('=')
-        .filter(|(r, _)| r.len() == 5 && r.as_bytes()[2] == b'-' && !r.contains(':'));
+        .filter(|(r, _)| r.len() == 5 && r.is_ascii() && r.as_bytes()[2] == b'-');
     match range {
         Some((range, url)) => {
             let byte = |s: &str| {
