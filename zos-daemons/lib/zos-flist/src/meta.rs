@@ -190,9 +190,13 @@ impl Flist {
         if !path.is_file() {
             return Err(not("no such file".into()));
         }
+        // Immutable: SQLite takes no locks and writes no journal, WAL or shm file beside it,
+        // whatever the file says about its journal mode.
         let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            immutable_uri(path),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(|source| MetaError::Open {
             path: path.to_path_buf(),
@@ -401,6 +405,20 @@ impl Flist {
         }
         Ok(out)
     }
+}
+
+/// `file:PATH?immutable=1`, the path percent-encoded but for unreserved characters and `/`.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for &b in std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()) {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 fn to_sql(ino: u64) -> Result<i64, MetaError> {
@@ -840,6 +858,22 @@ mod tests {
             Flist::open(&other),
             Err(MetaError::NotAnFlist { .. })
         ));
+    }
+
+    #[test]
+    fn opens_read_only_without_files_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a ?#%é");
+        std::fs::create_dir(&odd).unwrap();
+        let path = sample(&odd);
+        sql(&path, "PRAGMA journal_mode = WAL");
+        let fl = Flist::open(&path).unwrap();
+        fl.walk(|_, _| {}).unwrap();
+        let names: Vec<_> = std::fs::read_dir(&odd)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["sample.fl"]);
     }
 
     #[test]
