@@ -12,10 +12,14 @@ fuzz_target!(|data: &[u8]| {
     // SQLite reads files: one per process, rewritten for each input.
     let path = std::env::temp_dir().join(format!("zos-fuzz-flist-{}.fl", std::process::id()));
     let written = std::fs::File::create(&path).and_then(|mut f| f.write_all(data));
-    if written.is_err() {
-        return;
+    if written.is_ok() {
+        check(&path);
     }
-    let Ok(flist) = zos_flist::Flist::open(&path) else {
+    let _ = std::fs::remove_file(&path);
+});
+
+fn check(path: &std::path::Path) {
+    let Ok(flist) = zos_flist::Flist::open(path) else {
         return;
     };
     let _ = flist.walk(|p, entry| {
@@ -31,4 +35,4 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = flist.routes();
     let _ = flist.tags();
-});
+}
