@@ -91,6 +91,10 @@ pub enum Command {
     /// Deployments on a node (get, list, changes) and offline checks of deployment files.
     #[command(subcommand)]
     Deployment(DeploymentCommand),
+    /// Flists (v2 `.fl`, as rfs): pack a directory, list one, print one of its files. Offline
+    /// but for the block stores.
+    #[command(subcommand)]
+    Flist(FlistCommand),
     /// Print a completion script for a shell, e.g. `zosctl completions bash >
     /// /etc/bash_completion.d/zosctl`.
     Completions {
@@ -110,6 +114,40 @@ pub enum Command {
     Balance {
         /// An ss58 address.
         address: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlistCommand {
+    /// Pack the tree at DIR into a new OUT (.fl), uploading its blocks to the stores.
+    Pack {
+        /// The directory to pack (symlinks in it are stored, never followed).
+        dir: PathBuf,
+        /// The .fl to write (replaced only when complete).
+        out: PathBuf,
+        /// A block store: dir:///PATH, zdb://[:PASSWORD@]HOST[:PORT][/NAMESPACE]; prefix xx-yy=
+        /// (hex) for ids starting in that range. Repeat for several.
+        #[arg(long = "store", value_name = "URL", required = true)]
+        stores: Vec<String>,
+        /// Keep the stores' passwords in the .fl's routes (stripped by default).
+        #[arg(long)]
+        keep_passwords: bool,
+    },
+    /// List every entry of a .fl: type and mode, owner, size, path, link target.
+    Ls {
+        /// The .fl file.
+        flist: PathBuf,
+    },
+    /// Print a file of a .fl, its blocks fetched and checked.
+    Cat {
+        /// The .fl file.
+        flist: PathBuf,
+        /// The file's path inside the flist, e.g. /etc/os-release.
+        path: String,
+        /// Read blocks from these stores (URL or xx-yy=URL; also http(s)://) instead of the .fl's
+        /// routes.
+        #[arg(long = "store", value_name = "URL")]
+        stores: Vec<String>,
     },
 }
 

@@ -59,6 +59,10 @@ pub enum CliError {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A flist command failed on `what` (a .fl file, a directory).
+    #[error("{what}: {reason}")]
+    Flist { what: String, reason: String },
+
     #[error("the chain refused the call: {pallet}.{error}{}{}", docs_suffix(.docs), hint_suffix(.pallet, .error))]
     Refused {
         pallet: String,
@@ -143,6 +147,14 @@ impl CliError {
 }
 
 impl CliError {
+    /// A flist library error about `what` (a path), with its causes.
+    pub fn flist(what: &std::path::Path, err: &dyn std::error::Error) -> Self {
+        CliError::Flist {
+            what: what.display().to_string(),
+            reason: zos_base::report(err),
+        }
+    }
+
     /// Whether the node refused the request's signature (or the twin it names).
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, CliError::NodeRefused { code, .. } if code == "unauthorized")

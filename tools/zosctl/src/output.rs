@@ -50,6 +50,8 @@ enum Human {
     Message(String),
     /// Text printed as it is (a completion script).
     Raw(String),
+    /// Bytes printed as they are (a file of a flist).
+    Bytes(Vec<u8>),
     /// Several blocks, one blank line apart.
     Blocks(Vec<Human>),
 }
@@ -78,15 +80,18 @@ const fn right(header: &'static str) -> Column {
 
 /// Writes a command's result on stdout (an error when stdout is gone, e.g. a closed pipe).
 pub fn print(out: &Output, json: bool) -> std::io::Result<()> {
-    let text = if json {
-        let mut text = serde_json::to_string_pretty(&out.json).map_err(std::io::Error::other)?;
-        text.push('\n');
-        text
-    } else {
-        render(&out.human)
+    let text = match &out.human {
+        _ if json => {
+            let mut text =
+                serde_json::to_string_pretty(&out.json).map_err(std::io::Error::other)?;
+            text.push('\n');
+            text.into_bytes()
+        }
+        Human::Bytes(bytes) => bytes.clone(),
+        human => render(human).into_bytes(),
     };
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    stdout.write_all(&text)?;
     stdout.flush()
 }
 
@@ -114,6 +119,7 @@ fn render(human: &Human) -> String {
     match human {
         Human::Message(text) => format!("{text}\n"),
         Human::Raw(text) => text.clone(),
+        Human::Bytes(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         Human::Blocks(blocks) => blocks.iter().map(render).collect::<Vec<_>>().join("\n"),
         Human::Fields(fields) => {
             let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -805,6 +811,133 @@ pub fn stats(node: u32, stats: &Statistics, raw: Value) -> Output {
     }
 }
 
+/// One entry of `zosctl flist ls`.
+#[derive(Debug)]
+pub struct FlistEntry {
+    pub path: String,
+    pub entry: zos_flist::Entry,
+}
+
+/// `ls -l`'s mode string: type letter and permissions with setuid, setgid and sticky bits.
+fn mode_string(mode: u32) -> String {
+    let mut out = String::with_capacity(10);
+    out.push(zos_flist::FileType::of_mode(mode).letter());
+    let special = [(0o4000, 's', 'S'), (0o2000, 's', 'S'), (0o1000, 't', 'T')];
+    for (i, (bit, set, unset)) in special.iter().enumerate() {
+        let shift = 6 - 3 * i;
+        let bits = (mode >> shift) & 7;
+        out.push(if bits & 4 != 0 { 'r' } else { '-' });
+        out.push(if bits & 2 != 0 { 'w' } else { '-' });
+        out.push(match (mode & bit != 0, bits & 1 != 0) {
+            (true, true) => *set,
+            (true, false) => *unset,
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    out
+}
+
+pub fn flist_entries(entries: &[FlistEntry]) -> Output {
+    let target = |e: &zos_flist::Entry| {
+        e.data
+            .as_ref()
+            .filter(|_| e.file_type() == zos_flist::FileType::Link)
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+    };
+    let sizes = sizes(&entries.iter().map(|e| e.entry.size).collect::<Vec<_>>());
+    Output {
+        human: Human::Table {
+            columns: vec![
+                left("MODE"),
+                right("UID"),
+                right("GID"),
+                right("SIZE"),
+                left("MODIFIED"),
+                left("PATH"),
+            ],
+            rows: entries
+                .iter()
+                .zip(sizes)
+                .map(|(e, size)| {
+                    let mut path = e.path.clone();
+                    if let Some(target) = target(&e.entry) {
+                        path = format!("{path} -> {target}");
+                    }
+                    vec![
+                        mode_string(e.entry.mode),
+                        e.entry.uid.to_string(),
+                        e.entry.gid.to_string(),
+                        size,
+                        time(e.entry.mtime),
+                        path,
+                    ]
+                })
+                .collect(),
+            empty: "the flist is empty".into(),
+        },
+        json: Value::Array(
+            entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "path": e.path,
+                        "mode": e.entry.mode,
+                        "type": mode_string(e.entry.mode)[..1],
+                        "uid": e.entry.uid,
+                        "gid": e.entry.gid,
+                        "size": e.entry.size,
+                        "rdev": e.entry.rdev,
+                        "mtime": e.entry.mtime,
+                        "ctime": e.entry.ctime,
+                        "target": target(&e.entry),
+                    })
+                })
+                .collect(),
+        ),
+        failure: None,
+    }
+}
+
+pub fn flist_packed(out: &Path, stats: &zos_flist::PackStats, stores: &[String]) -> Output {
+    Output {
+        human: Human::Fields(vec![
+            ("flist", out.display().to_string()),
+            ("stores", stores.join(", ")),
+            ("directories", stats.dirs.to_string()),
+            ("files", stats.files.to_string()),
+            ("hard links", stats.hard_links.to_string()),
+            ("symlinks", stats.symlinks.to_string()),
+            ("special files", stats.specials.to_string()),
+            ("data", size(stats.bytes)),
+            ("blocks", stats.blocks.to_string()),
+            ("uploaded", stats.uploaded.to_string()),
+        ]),
+        json: json!({
+            "flist": out.display().to_string(),
+            "stores": stores,
+            "dirs": stats.dirs,
+            "files": stats.files,
+            "hard_links": stats.hard_links,
+            "symlinks": stats.symlinks,
+            "specials": stats.specials,
+            "bytes": stats.bytes,
+            "blocks": stats.blocks,
+            "uploaded": stats.uploaded,
+        }),
+        failure: None,
+    }
+}
+
+/// A file of a flist: its bytes as they are (JSON: hex).
+pub fn flist_file(path: &str, content: Vec<u8>) -> Output {
+    Output {
+        json: json!({ "path": path, "size": content.len(), "hex": hex::encode(&content) }),
+        human: Human::Bytes(content),
+        failure: None,
+    }
+}
+
 /// A completion script for `shell`, generated from the command line's definition.
 pub fn completions(shell: clap_complete::Shell) -> Output {
     let mut script = Vec::new();
@@ -913,6 +1046,17 @@ mod tests {
     use zos_chain::{Location, Resources};
 
     use super::*;
+
+    #[test]
+    fn mode_strings_are_ls_ones() {
+        assert_eq!(mode_string(0o40755), "drwxr-xr-x");
+        assert_eq!(mode_string(0o104755), "-rwsr-xr-x");
+        assert_eq!(mode_string(0o102644), "-rw-r-Sr--");
+        assert_eq!(mode_string(0o41777), "drwxrwxrwt");
+        assert_eq!(mode_string(0o120777), "lrwxrwxrwx");
+        assert_eq!(mode_string(0o20620), "crw--w----");
+        assert_eq!(mode_string(0o10600), "prw-------");
+    }
 
     #[test]
     fn tables_are_aligned_and_empty_tables_say_so() {

@@ -1,7 +1,7 @@
 //! The commands. `run` dispatches; each submodule owns one noun (twin, farm, node, contract,
-//! deployment, account). Commands return an `Output` and never print (but for `deploy`'s progress,
+//! deployment, account, flist). Commands return an `Output` and never print (but for `deploy`'s progress,
 //! through `output`); chain and node API errors become advice through `CliError::from_chain` and
-//! `CliError::from_node`.
+//! `CliError::from_node`; flist errors through `CliError::flist`.
 //!
 //! A node request carries the key's twin id. The chain knows it, but a read from a node should not
 //! need the chain: the id comes from `--twin`, else from what `known` remembered the last time it
@@ -11,6 +11,7 @@ mod account;
 mod contract;
 mod deployment;
 mod farm;
+mod flist;
 mod node;
 mod twin;
 
@@ -21,8 +22,8 @@ use serde_json::Value;
 use zos_chain::{AccountId32, Chain, ReconnectPolicy, Signer};
 
 use crate::cli::{
-    CallerArgs, Cli, Command, ContractCommand, DeploymentCommand, FarmCommand, KeyArgs,
-    NodeCommand, TwinCommand,
+    CallerArgs, Cli, Command, ContractCommand, DeploymentCommand, FarmCommand, FlistCommand,
+    KeyArgs, NodeCommand, TwinCommand,
 };
 use crate::error::CliError;
 use crate::known::KnownTwins;
@@ -84,6 +85,18 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Deployment(DeploymentCommand::Verify { file, twin_keys }) => {
             deployment::verify(&ctx, &file, &twin_keys).await
         }
+        Command::Flist(FlistCommand::Pack {
+            dir,
+            out,
+            stores,
+            keep_passwords,
+        }) => flist::pack(&dir, &out, &stores, keep_passwords).await,
+        Command::Flist(FlistCommand::Ls { flist }) => flist::ls(&flist),
+        Command::Flist(FlistCommand::Cat {
+            flist,
+            path,
+            stores,
+        }) => flist::cat(&flist, &path, &stores).await,
         Command::Completions { shell } => Ok(output::completions(shell)),
         Command::Transfer { to, amount } => account::transfer(&ctx, &to, amount).await,
         Command::Balance { address } => account::balance(&ctx, address.as_deref()).await,
