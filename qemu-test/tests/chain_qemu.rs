@@ -46,6 +46,8 @@ const MAC: &str = "52:54:00:5a:05:01";
 const BOARD_SERIAL: &str = "ZOS-TEST-1";
 /// Where provisiond serves the node API in the guest.
 const NODE_API_PORT: u16 = 2021;
+/// How long a zdb may take to listen again after the node booted.
+const ZDB_UP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where zdb serves namespaces in the guest.
 const ZDB_PORT: u16 = 9900;
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -461,9 +463,20 @@ fn qemu_deploy_volumes_and_zdb_report_reboot_cancel() {
     assert!(!zdb.ips.is_empty(), "{zdb:?}");
     let zdb_url = format!("redis://127.0.0.1:{}/", m.zdb_port);
     let namespace = zdb.namespace.clone();
+    // After a reboot the stored deployment answers before its zdb listens again: a client
+    // retries the connection for a moment, as one would.
     let zdb_session = move |f: &dyn Fn(&mut redis::Connection) -> redis::RedisResult<()>| {
         let client = redis::Client::open(zdb_url.as_str()).unwrap();
-        let mut con = client.get_connection().expect("zdb connection");
+        let start = Instant::now();
+        let mut con = loop {
+            match client.get_connection() {
+                Ok(con) => break con,
+                Err(e) if e.is_io_error() && start.elapsed() < ZDB_UP_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("zdb connection: {e}"),
+            }
+        };
         f(&mut con)
     };
     zdb_session(&|con| {
