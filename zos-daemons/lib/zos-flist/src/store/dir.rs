@@ -51,12 +51,11 @@ impl Store for DirStore {
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| self.io(e))?;
-        let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-        tokio::fs::write(&tmp, bytes)
+        // The project's one atomic write (temp file, fsync, rename, directory fsync).
+        let (path, bytes) = (dir.join(&name), bytes.to_vec());
+        tokio::task::spawn_blocking(move || zos_base::write_atomic(&path, &bytes, 0o644))
             .await
-            .map_err(|e| self.io(e))?;
-        tokio::fs::rename(&tmp, dir.join(&name))
-            .await
+            .map_err(|e| self.io(std::io::Error::other(e)))?
             .map_err(|e| self.io(e))
     }
 
